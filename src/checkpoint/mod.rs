@@ -1,0 +1,3 @@
+//! Checkpoints: PyTorch .pth files (read), our own safetensors files (read and write, atomic).
+
+pub mod teachers;

@@ -1,0 +1,4 @@
+//! Data sets, batching and augmentation.
+
+pub mod cifar100;
+pub mod synthetic;

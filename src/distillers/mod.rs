@@ -1,0 +1,1 @@
+//! Distillers: how a training step turns images and labels into named losses.

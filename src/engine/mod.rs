@@ -1,0 +1,4 @@
+//! Training and evaluation.
+
+pub mod eval;
+pub mod trainer;

@@ -1,0 +1,1 @@
+//! Convert a plain model's weights to its CAM (`*_test`) variant the reference's way.
