@@ -11,3 +11,9 @@ pub fn run_cli(args: &crate::cli::TeachersArgs) -> Result<()> {
     let _ = args;
     anyhow::bail!("`catkd teachers` is not available yet: checkpoints (issue 4) have not landed")
 }
+
+/// Interface stub: replaced when the checkpoint work (issue 4) lands.
+pub fn resolve_teacher(cfg: &crate::config::Config, info: &crate::models::ModelInfo) -> Result<std::path::PathBuf> {
+    let _ = (cfg, info);
+    anyhow::bail!("teachers are not available yet (issue 4)")
+}
