@@ -3,10 +3,19 @@
 //! Variable names in the `VarStore` equal the reference's state-dict keys, so checkpoints map
 //! one-to-one. A plain model and its CAM (`*_test`) variant share one builder with a head switch.
 
-use anyhow::Result;
-use tch::{nn, Tensor};
+use tch::Tensor;
 
 pub mod cam;
+pub mod cifar;
+mod head;
+pub mod imagenet;
+mod layers;
+mod registry;
+mod residual;
+mod shuffle;
+
+pub use head::HeadKind;
+pub use registry::{build, cam_variant_name, lookup, print_registry, registry, ModelSummary, summarize};
 
 /// What a forward pass returns, matching the reference's `(logits, {"feats", "preact_feats",
 /// "pooled_feat"})`. For `*_test` models `feats.last()` is the class activation map (CAM).
@@ -61,24 +70,3 @@ pub struct ModelInfo {
     pub is_cam: bool,
 }
 
-/// Look a model up by its reference name within a data set.
-pub fn lookup(name: &str, dataset: DatasetKind) -> Result<ModelInfo> {
-    anyhow::bail!("model zoo not built yet (issue 3): cannot look up {name} for {}", dataset.as_str())
-}
-
-/// Build a model into `vs` (its variables get the reference's state-dict names).
-pub fn build(name: &str, dataset: DatasetKind, vs: &nn::Path) -> Result<Box<dyn Model>> {
-    let _ = vs;
-    anyhow::bail!("model zoo not built yet (issue 3): cannot build {name} for {}", dataset.as_str())
-}
-
-/// Every registered model, CIFAR-100 first, in a stable order.
-pub fn registry() -> Vec<ModelInfo> {
-    Vec::new()
-}
-
-/// `catkd models [--json]`: one row per registered model.
-pub fn print_registry(json: bool) -> Result<()> {
-    let _ = json;
-    anyhow::bail!("`catkd models` is not available yet: the model zoo (issue 3) has not landed")
-}
