@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::{bail, Context, Result};
-use image::imageops::{self, FilterType};
+use fast_image_resize as fr;
+use image::imageops;
 use image::RgbImage;
 use tch::{Device, Tensor};
 
@@ -151,24 +152,37 @@ fn decode(path: &Path) -> Result<RgbImage> {
     Ok(img.to_rgb8())
 }
 
+/// Bilinear resampling of the `(left, top, width, height)` region of `img` to `out_w` x `out_h`,
+/// with the filter widened when shrinking (antialiasing), as PIL's `resize(BILINEAR)` that
+/// torchvision uses on PIL images.
+fn resample(img: &RgbImage, region: (u32, u32, u32, u32), out_w: u32, out_h: u32, resizer: &mut fr::Resizer) -> Result<RgbImage> {
+    let (left, top, w, h) = region;
+    let src = fr::images::ImageRef::new(img.width(), img.height(), img.as_raw(), fr::PixelType::U8x3)?;
+    let mut dst = fr::images::Image::new(out_w, out_h, fr::PixelType::U8x3);
+    let options = fr::ResizeOptions::new()
+        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
+        .crop(f64::from(left), f64::from(top), f64::from(w), f64::from(h));
+    resizer.resize(&src, &mut dst, &options)?;
+    RgbImage::from_raw(out_w, out_h, dst.into_vec()).ok_or_else(|| anyhow::anyhow!("resampled image has the wrong size"))
+}
+
 /// The training transform (before ToTensor/Normalize): 224 x 224 RGB, row-major, interleaved.
-pub fn train_transform(img: &RgbImage, rng: &mut SplitMix64) -> RgbImage {
+pub fn train_transform(img: &RgbImage, rng: &mut SplitMix64, resizer: &mut fr::Resizer) -> Result<RgbImage> {
     let (i, j, h, w) = random_resized_crop_params(img.width(), img.height(), rng);
-    let crop = imageops::crop_imm(img, j, i, w, h).to_image();
-    let mut out = imageops::resize(&crop, CROP, CROP, FilterType::Triangle);
+    let mut out = resample(img, (j, i, w, h), CROP, CROP, resizer)?;
     if rng.next_f64() < 0.5 {
         imageops::flip_horizontal_in_place(&mut out);
     }
-    out
+    Ok(out)
 }
 
 /// The test transform (before ToTensor/Normalize): resize the shorter side to 256, centre crop 224.
-pub fn test_transform(img: &RgbImage) -> RgbImage {
+pub fn test_transform(img: &RgbImage, resizer: &mut fr::Resizer) -> Result<RgbImage> {
     let (w, h) = resize_shorter(img.width(), img.height(), RESIZE);
-    let resized = if (w, h) == img.dimensions() { img.clone() } else { imageops::resize(img, w, h, FilterType::Triangle) };
+    let resized = if (w, h) == img.dimensions() { img.clone() } else { resample(img, (0, 0, img.width(), img.height()), w, h, resizer)? };
     let top = (f64::from(h - CROP) / 2.0).round_ties_even() as u32;
     let left = (f64::from(w - CROP) / 2.0).round_ties_even() as u32;
-    imageops::crop_imm(&resized, left, top, CROP, CROP).to_image()
+    Ok(imageops::crop_imm(&resized, left, top, CROP, CROP).to_image())
 }
 
 /// An image folder split as a [`BatchSource`].
@@ -341,16 +355,19 @@ impl Drop for DecodeEpoch<'_> {
 fn decode_batch(folder: &ImageFolder, order: &[usize], positions: std::ops::Range<usize>, train: bool, seed: u64) -> Decoded {
     let per = (CROP * CROP * 3) as usize;
     let mut d = Decoded { pixels: Vec::with_capacity(positions.len() * per), labels: Vec::new(), failed: Vec::new() };
+    let mut resizer = fr::Resizer::new();
     for pos in positions {
         let (path, label) = &folder.samples[order[pos]];
-        match decode(path) {
-            Ok(img) => {
-                let out = if train {
-                    // Per-position stream: the same seed gives the same crops whatever thread runs it.
-                    train_transform(&img, &mut SplitMix64::for_item(seed, pos as u64))
-                } else {
-                    test_transform(&img)
-                };
+        let out = decode(path).and_then(|img| {
+            if train {
+                // Per-position stream: the same seed gives the same crops whatever thread runs it.
+                train_transform(&img, &mut SplitMix64::for_item(seed, pos as u64), &mut resizer)
+            } else {
+                test_transform(&img, &mut resizer)
+            }
+        });
+        match out {
+            Ok(out) => {
                 d.pixels.extend_from_slice(out.as_raw());
                 d.labels.push(*label);
             }
