@@ -145,6 +145,16 @@ fn undecodable_images_are_skipped_and_bad_folders_refused() {
     let n: i64 = src.epoch(0).map(|b| b.unwrap().labels.size()[0]).sum();
     assert_eq!(n, 9, "the broken file is left out of the epoch");
 
+    // Nothing decodes: an error rather than an empty epoch.
+    let junk = tempfile::tempdir().unwrap();
+    fs::create_dir_all(junk.path().join("a")).unwrap();
+    fs::write(junk.path().join("a/x.jpg"), b"not a jpeg").unwrap();
+    let src = ImageFolderSource::open(junk.path(), true, 4, 1, Device::Cpu).unwrap();
+    let results: Vec<_> = src.epoch(0).collect();
+    assert_eq!(results.len(), 1);
+    let e = format!("{:#}", results.into_iter().next().unwrap().err().unwrap());
+    assert!(e.contains("none of the 1 images"), "{e}");
+
     let empty = tempfile::tempdir().unwrap();
     make_split(empty.path());
     fs::create_dir_all(empty.path().join("z_empty")).unwrap();

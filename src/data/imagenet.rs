@@ -259,6 +259,7 @@ struct DecodeEpoch<'a> {
     total: usize,
     depth: usize,
     skipped: usize,
+    delivered: usize,
 }
 
 impl<'a> DecodeEpoch<'a> {
@@ -285,7 +286,7 @@ impl<'a> DecodeEpoch<'a> {
             }
         }
         let total = order.len();
-        DecodeEpoch { source, jobs: Some(tx), depth: 2 * workers.len().max(1), workers, pending: VecDeque::new(), next_start: 0, total, skipped: 0 }
+        DecodeEpoch { source, jobs: Some(tx), depth: 2 * workers.len().max(1), workers, pending: VecDeque::new(), next_start: 0, total, skipped: 0, delivered: 0 }
     }
 
     fn submit(&mut self) {
@@ -319,8 +320,11 @@ impl Iterator for DecodeEpoch<'_> {
             self.submit();
             let Some(rx) = self.pending.pop_front() else {
                 if self.skipped > 0 {
-                    tracing::warn!("{} image(s) failed to decode and were left out of this epoch", self.skipped);
-                    self.skipped = 0;
+                    let skipped = std::mem::take(&mut self.skipped);
+                    if self.delivered == 0 {
+                        return Some(Err(anyhow::anyhow!("none of the {skipped} images of this epoch decoded (see the warnings above); check that the folder holds JPEG or PNG files")));
+                    }
+                    tracing::warn!("{skipped} image(s) failed to decode and were left out of this epoch");
                 }
                 return None;
             };
@@ -336,6 +340,7 @@ impl Iterator for DecodeEpoch<'_> {
             if d.labels.is_empty() {
                 continue;
             }
+            self.delivered += d.labels.len();
             return Some(self.to_batch(d));
         }
     }
