@@ -164,3 +164,17 @@ fn undecodable_images_are_skipped_and_bad_folders_refused() {
     let e = format!("{:#}", ImageFolderSource::open(&t.path().join("missing"), true, 4, 1, Device::Cpu).err().unwrap());
     assert!(e.contains("not found") && e.contains("imagenet/{train,val}"), "{e}");
 }
+
+#[test]
+fn bilinear_resampling_matches_pillow_within_one_level() {
+    let img = RgbImage::from_fn(50, 40, |x, y| Rgb([((x * 7 + y * 3) % 256) as u8, ((x * x + y) % 251) as u8, (((x ^ y) * 5) % 256) as u8]));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pil_bilinear");
+    let mut r = fast_image_resize::Resizer::new();
+    for (name, w, h) in [("down_12x10.rgb", 12, 10), ("up_45x40.rgb", 45, 40)] {
+        let golden = fs::read(dir.join(name)).unwrap();
+        let ours = catkd::data::imagenet::resample(&img, (3, 2, 30, 25), w, h, &mut r).unwrap();
+        assert_eq!(golden.len(), ours.as_raw().len());
+        let worst = golden.iter().zip(ours.as_raw()).map(|(&a, &b)| (i16::from(a) - i16::from(b)).abs()).max().unwrap();
+        assert!(worst <= 1, "{name}: off by {worst} from Pillow");
+    }
+}

@@ -153,15 +153,22 @@ fn decode(path: &Path) -> Result<RgbImage> {
 }
 
 /// Bilinear resampling of the `(left, top, width, height)` region of `img` to `out_w` x `out_h`,
-/// with the filter widened when shrinking (antialiasing), as PIL's `resize(BILINEAR)` that
-/// torchvision uses on PIL images.
-fn resample(img: &RgbImage, region: (u32, u32, u32, u32), out_w: u32, out_h: u32, resizer: &mut fr::Resizer) -> Result<RgbImage> {
+/// with the filter widened when shrinking (antialiasing), as PIL's `crop` + `resize(BILINEAR)`
+/// that torchvision uses on PIL images (within one grey level of PIL). The region is copied out
+/// first: resampling it in place would let the filter read pixels beyond its edges, which PIL
+/// never sees.
+pub fn resample(img: &RgbImage, region: (u32, u32, u32, u32), out_w: u32, out_h: u32, resizer: &mut fr::Resizer) -> Result<RgbImage> {
     let (left, top, w, h) = region;
-    let src = fr::images::ImageRef::new(img.width(), img.height(), img.as_raw(), fr::PixelType::U8x3)?;
+    let cropped;
+    let src_img = if region == (0, 0, img.width(), img.height()) {
+        img
+    } else {
+        cropped = imageops::crop_imm(img, left, top, w, h).to_image();
+        &cropped
+    };
+    let src = fr::images::ImageRef::new(src_img.width(), src_img.height(), src_img.as_raw(), fr::PixelType::U8x3)?;
     let mut dst = fr::images::Image::new(out_w, out_h, fr::PixelType::U8x3);
-    let options = fr::ResizeOptions::new()
-        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
-        .crop(f64::from(left), f64::from(top), f64::from(w), f64::from(h));
+    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
     resizer.resize(&src, &mut dst, &options)?;
     RgbImage::from_raw(out_w, out_h, dst.into_vec()).ok_or_else(|| anyhow::anyhow!("resampled image has the wrong size"))
 }
