@@ -112,6 +112,9 @@ fn training_epochs_are_shuffled_complete_and_seeded() {
         assert_eq!(la, lb);
         assert!(xa.equal(xb), "same seed, same pixels");
     }
+    // Abandoning an epoch after one batch stops the workers.
+    let first = src.epoch(1).next().unwrap().unwrap();
+    assert_eq!(first.labels.size(), vec![3]);
     let c = run(6);
     let differs = a.iter().zip(&c).any(|((la, xa), (lc, xc))| la != lc || !xa.equal(xc));
     assert!(differs);

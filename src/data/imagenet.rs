@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -260,6 +261,8 @@ struct Decoded {
 struct DecodeEpoch<'a> {
     source: &'a ImageFolderSource,
     jobs: Option<Sender<Job>>,
+    /// Set when the epoch is dropped early, so workers skip the batches still queued.
+    cancelled: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     pending: VecDeque<Receiver<Decoded>>,
     next_start: usize,
@@ -274,18 +277,23 @@ impl<'a> DecodeEpoch<'a> {
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let order = Arc::new(order);
+        let cancelled = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
         for w in 0..source.workers {
             let rx = Arc::clone(&rx);
             let folder = Arc::clone(&source.folder);
             let order = Arc::clone(&order);
             let train = source.train;
+            let cancelled = Arc::clone(&cancelled);
             let spawned = std::thread::Builder::new().name(format!("catkd-decode-{w}")).spawn(move || loop {
                 let job = match rx.lock() {
                     Ok(guard) => guard.recv(),
                     Err(_) => return,
                 };
                 let Ok(job) = job else { return };
+                if cancelled.load(Ordering::Relaxed) {
+                    return;
+                }
                 let _ = job.reply.send(decode_batch(&folder, &order, job.positions, train, seed));
             });
             if let Ok(h) = spawned {
@@ -293,7 +301,7 @@ impl<'a> DecodeEpoch<'a> {
             }
         }
         let total = order.len();
-        DecodeEpoch { source, jobs: Some(tx), depth: 2 * workers.len().max(1), workers, pending: VecDeque::new(), next_start: 0, total, skipped: 0, delivered: 0 }
+        DecodeEpoch { source, jobs: Some(tx), cancelled, depth: 2 * workers.len().max(1), workers, pending: VecDeque::new(), next_start: 0, total, skipped: 0, delivered: 0 }
     }
 
     fn submit(&mut self) {
@@ -355,7 +363,8 @@ impl Iterator for DecodeEpoch<'_> {
 
 impl Drop for DecodeEpoch<'_> {
     fn drop(&mut self) {
-        // Closing the job queue ends the workers once their current batch is done.
+        // Closing the job queue and raising the flag ends the workers once their current batch is done.
+        self.cancelled.store(true, Ordering::Relaxed);
         self.jobs = None;
         self.pending.clear();
         for h in self.workers.drain(..) {
