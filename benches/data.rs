@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use catkd::cli::SynthFormat;
 use catkd::data::imagenet::ImageFolderSource;
 use catkd::data::memory::InMemorySource;
 use catkd::data::rng::SplitMix64;
@@ -55,7 +54,6 @@ fn main() {
         let (n, s) = time_epoch(&src, 1);
         println!("imagenet {name}, 2 workers, 500x375 JPEGs: {:.0} images/s", n as f64 / s);
     }
-    let _ = SynthFormat::Python;
 }
 
 fn median(v: &mut [f64]) -> f64 {
