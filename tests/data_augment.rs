@@ -104,6 +104,8 @@ fn normalisation_matches_the_formula() {
     let reference = to_vec_f32(&((x.to_kind(Kind::Float) / 255.0 - mean) / std));
     assert_eq!(out, reference, "bit for bit");
     let table = normalize_table(CIFAR100_MEAN, CIFAR100_STD);
+    let per_value: Vec<f32> = (0..2 * 3 * 256).map(|p| table[(p / 256 % 3) * 256 + p % 256]).collect();
+    assert_eq!(out, per_value, "equals the f32 formula evaluated on the CPU");
     assert!((table[0] - (-0.5071 / 0.2675)).abs() < 1e-6);
     assert!((table[2 * 256 + 255] - (1.0 - 0.4408) / 0.2761).abs() < 1e-6);
 }

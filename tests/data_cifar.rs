@@ -46,6 +46,17 @@ fn python_and_binary_versions_read_the_same_images_and_labels() {
 }
 
 #[test]
+fn synth_command_writes_a_loadable_set() {
+    let d = tempfile::tempdir().unwrap();
+    let args = catkd::cli::SynthArgs { out: d.path().to_path_buf(), train: 200, test: 100, format: SynthFormat::Python, seed: 3 };
+    catkd::data::synthetic::run_cli(&args).unwrap();
+    let s = load_split(d.path(), true, false).unwrap();
+    assert_eq!(s.len(), 200);
+    // Balanced: two images of each class.
+    assert!((0..100).all(|c| s.labels.iter().filter(|&&l| l == c).count() == 2));
+}
+
+#[test]
 fn reads_a_python3_protocol2_pickle_written_by_numpy() {
     // Written by Python 3 + numpy 2 (`pickle.dump(d, f, protocol=2)`): `_codecs.encode` bytes and
     // `numpy._core.multiarray._reconstruct`.

@@ -112,6 +112,9 @@ fn training_epochs_are_shuffled_complete_and_seeded() {
         assert_eq!(la, lb);
         assert!(xa.equal(xb), "same seed, same pixels");
     }
+    // Abandoning an epoch after one batch stops the workers.
+    let first = src.epoch(1).next().unwrap().unwrap();
+    assert_eq!(first.labels.size(), vec![3]);
     let c = run(6);
     let differs = a.iter().zip(&c).any(|((la, xa), (lc, xc))| la != lc || !xa.equal(xc));
     assert!(differs);
@@ -145,6 +148,16 @@ fn undecodable_images_are_skipped_and_bad_folders_refused() {
     let n: i64 = src.epoch(0).map(|b| b.unwrap().labels.size()[0]).sum();
     assert_eq!(n, 9, "the broken file is left out of the epoch");
 
+    // Nothing decodes: an error rather than an empty epoch.
+    let junk = tempfile::tempdir().unwrap();
+    fs::create_dir_all(junk.path().join("a")).unwrap();
+    fs::write(junk.path().join("a/x.jpg"), b"not a jpeg").unwrap();
+    let src = ImageFolderSource::open(junk.path(), true, 4, 1, Device::Cpu).unwrap();
+    let results: Vec<_> = src.epoch(0).collect();
+    assert_eq!(results.len(), 1);
+    let e = format!("{:#}", results.into_iter().next().unwrap().err().unwrap());
+    assert!(e.contains("none of the 1 images"), "{e}");
+
     let empty = tempfile::tempdir().unwrap();
     make_split(empty.path());
     fs::create_dir_all(empty.path().join("z_empty")).unwrap();
@@ -153,4 +166,18 @@ fn undecodable_images_are_skipped_and_bad_folders_refused() {
 
     let e = format!("{:#}", ImageFolderSource::open(&t.path().join("missing"), true, 4, 1, Device::Cpu).err().unwrap());
     assert!(e.contains("not found") && e.contains("imagenet/{train,val}"), "{e}");
+}
+
+#[test]
+fn bilinear_resampling_matches_pillow_within_one_level() {
+    let img = RgbImage::from_fn(50, 40, |x, y| Rgb([((x * 7 + y * 3) % 256) as u8, ((x * x + y) % 251) as u8, (((x ^ y) * 5) % 256) as u8]));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pil_bilinear");
+    let mut r = fast_image_resize::Resizer::new();
+    for (name, w, h) in [("down_12x10.rgb", 12, 10), ("up_45x40.rgb", 45, 40)] {
+        let golden = fs::read(dir.join(name)).unwrap();
+        let ours = catkd::data::imagenet::resample(&img, (3, 2, 30, 25), w, h, &mut r).unwrap();
+        assert_eq!(golden.len(), ours.as_raw().len());
+        let worst = golden.iter().zip(ours.as_raw()).map(|(&a, &b)| (i16::from(a) - i16::from(b)).abs()).max().unwrap();
+        assert!(worst <= 1, "{name}: off by {worst} from Pillow");
+    }
 }

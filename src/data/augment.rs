@@ -19,23 +19,18 @@ pub const CIFAR_SIDE: i64 = 32;
 /// Largest crop offset on each axis: offsets are uniform in `0..=CIFAR_MAX_OFFSET`.
 pub const CIFAR_MAX_OFFSET: i64 = 2 * CIFAR_PAD;
 
-/// `ToTensor` + `Normalize` for u8 images, as a per-channel lookup table.
-///
-/// Entry `c * 256 + v` is `(v / 255 - mean[c]) / std[c]` evaluated in f32 in the same order as
-/// torchvision (divide, subtract, divide), so the result equals the reference bit for bit, and
-/// one gather replaces three passes over the batch.
+/// `ToTensor` + `Normalize` for u8 images: `(x / 255 - mean) / std` per channel, in f32, with the
+/// same operations in the same order as torchvision, so the result equals the reference's.
 pub struct Normalizer {
-    lut: Tensor,
-    /// `c * 256` shaped (1, 3, 1, 1), added to the pixel values to pick the channel's table.
-    channel_offset: Tensor,
+    mean: Tensor,
+    std: Tensor,
 }
 
 impl Normalizer {
     pub fn new(mean: [f32; 3], std: [f32; 3], device: Device) -> Self {
-        let table = normalize_table(mean, std);
-        let lut = Tensor::from_slice(&table).to_device(device);
-        let channel_offset = Tensor::from_slice(&[0i64, 256, 512]).view([1, 3, 1, 1]).to_device(device);
-        Normalizer { lut, channel_offset }
+        let mean = Tensor::from_slice(&mean).view([1, 3, 1, 1]).to_device(device);
+        let std = Tensor::from_slice(&std).view([1, 3, 1, 1]).to_device(device);
+        Normalizer { mean, std }
     }
 
     pub fn cifar100(device: Device) -> Self {
@@ -46,19 +41,20 @@ impl Normalizer {
         Normalizer::new(IMAGENET_MEAN, IMAGENET_STD, device)
     }
 
-    /// Another handle on the same tables (for a batch-preparation thread).
+    /// Another handle on the same statistics (for a batch-preparation thread).
     pub fn shallow_clone(&self) -> Self {
-        Normalizer { lut: self.lut.shallow_clone(), channel_offset: self.channel_offset.shallow_clone() }
+        Normalizer { mean: self.mean.shallow_clone(), std: self.std.shallow_clone() }
     }
 
-    /// N x 3 x H x W u8 -> N x 3 x H x W f32, normalised.
+    /// N x 3 x H x W u8 -> N x 3 x H x W f32, normalised, contiguous.
     pub fn apply(&self, images: &Tensor) -> Tensor {
-        let index = images.to_kind(Kind::Int64) + &self.channel_offset;
-        self.lut.take(&index).contiguous()
+        let x = images.to_kind(Kind::Float).contiguous();
+        ((x / 255.0 - &self.mean) / &self.std).contiguous()
     }
 }
 
-/// The normalisation table `(v / 255 - mean) / std` for v in 0..=255, channel-major.
+/// The normalisation `(v / 255 - mean) / std` for v in 0..=255, channel-major (entry c * 256 + v),
+/// computed on the CPU in f32: what every normalised pixel must equal.
 pub fn normalize_table(mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
     let mut t = Vec::with_capacity(3 * 256);
     for c in 0..3 {
@@ -69,44 +65,45 @@ pub fn normalize_table(mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
     t
 }
 
-/// Random crop with zero padding and horizontal flip for a batch of N x 3 x 32 x 32 u8 images.
+/// Gather index for random crops with zero padding and horizontal flips, computed on the CPU.
 ///
-/// Image `b` is padded with `CIFAR_PAD` zero pixels on each side, cropped to 32 x 32 at rows
-/// `dy[b]..dy[b]+32` and columns `dx[b]..dx[b]+32` of the padded image (offsets in
-/// `0..=CIFAR_MAX_OFFSET`), then mirrored left-right when `flip[b]`. Crop and flip are one gather
-/// with a computed index, so the whole batch costs a pad and a `take`.
-pub fn crop_flip(images: &Tensor, dy: &[i64], dx: &[i64], flip: &[bool]) -> Tensor {
-    let n = dy.len() as i64;
-    debug_assert_eq!(images.size(), vec![n, 3, CIFAR_SIDE, CIFAR_SIDE]);
-    let device = images.device();
+/// `images[k]` is the position (image number) in a flat u8 tensor of 3 x 32 x 32 channel-major
+/// images whose element `zero_at` is 0. Output image `k` is that image padded with `CIFAR_PAD`
+/// zero pixels on each side, cropped to 32 x 32 at rows `dy[k]..dy[k]+32` and columns
+/// `dx[k]..dx[k]+32` of the padded image (offsets in `0..=CIFAR_MAX_OFFSET`), then mirrored
+/// left-right when `flip[k]`; padding pixels read element `zero_at`. One `index_select` with
+/// this index on the device does crop, pad and flip for the whole batch without touching
+/// other pixels.
+pub fn crop_flip_index(images: &[i64], dy: &[i64], dx: &[i64], flip: &[bool], zero_at: i64) -> Vec<i64> {
     let side = CIFAR_SIDE;
-    let padded_side = side + 2 * CIFAR_PAD;
-    let padded = images.constant_pad_nd([CIFAR_PAD, CIFAR_PAD, CIFAR_PAD, CIFAR_PAD]);
-
-    let opts = (Kind::Int64, device);
-    let ar = Tensor::arange(side, opts);
-    let dy = Tensor::from_slice(dy).to_device(device).view([n, 1, 1, 1]);
-    let dx = Tensor::from_slice(dx).to_device(device).view([n, 1, 1, 1]);
-    let flip: Vec<i64> = flip.iter().map(|&f| i64::from(f)).collect();
-    let flip = Tensor::from_slice(&flip).to_device(device).view([n, 1, 1, 1]);
-    // Column j of the output reads column j (or 31 - j when flipped) of the crop window.
-    let col_in_crop = ar.view([1, 1, 1, side]) + flip * (ar.view([1, 1, 1, side]) * -2 + (side - 1));
-    let rows = dy + ar.view([1, 1, side, 1]);
-    let cols = dx + col_in_crop;
-    let plane = padded_side * padded_side;
-    let base = Tensor::arange(n, opts).view([n, 1, 1, 1]) * (3 * plane) + Tensor::arange(3, opts).view([1, 3, 1, 1]) * plane;
-    let index = base + rows * padded_side + cols;
-    padded.reshape([-1]).take(&index)
+    let plane = side * side;
+    let mut index = Vec::with_capacity(images.len() * 3 * plane as usize);
+    let mut row = [0i64; CIFAR_SIDE as usize];
+    for k in 0..images.len() {
+        let base = images[k] * 3 * plane;
+        for c in 0..3 {
+            for i in 0..side {
+                let y = dy[k] + i - CIFAR_PAD;
+                for (j, r) in row.iter_mut().enumerate() {
+                    let j = j as i64;
+                    let x = dx[k] + if flip[k] { side - 1 - j } else { j } - CIFAR_PAD;
+                    *r = if (0..side).contains(&y) && (0..side).contains(&x) { base + c * plane + y * side + x } else { zero_at };
+                }
+                index.extend_from_slice(&row);
+            }
+        }
+    }
+    index
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_matches_formula() {
-        let t = normalize_table(CIFAR100_MEAN, CIFAR100_STD);
-        assert_eq!(t[0], (0.0 - 0.5071f32) / 0.2675);
-        assert_eq!(t[256 + 255], (1.0 - 0.4867f32) / 0.2565);
-    }
+/// Random crop with zero padding and horizontal flip of a batch of N x 3 x 32 x 32 u8 images
+/// (see [`crop_flip_index`]); the loaders use the index on the whole data set directly.
+pub fn crop_flip(images: &Tensor, dy: &[i64], dx: &[i64], flip: &[bool]) -> Tensor {
+    let n = dy.len() as i64;
+    let device = images.device();
+    let flat = Tensor::cat(&[images.reshape([-1]), Tensor::zeros([1], (Kind::Uint8, device))], 0);
+    let order: Vec<i64> = (0..n).collect();
+    let index = crop_flip_index(&order, dy, dx, flip, n * 3 * CIFAR_SIDE * CIFAR_SIDE);
+    let index = Tensor::from_slice(&index).to_device(device);
+    flat.index_select(0, &index).view([n, 3, CIFAR_SIDE, CIFAR_SIDE])
 }

@@ -14,7 +14,7 @@ use md5::{Digest, Md5};
 pub fn fetch(url: &str, dest: &Path, expected_md5: &str) -> Result<()> {
     let part = with_suffix(dest, ".part");
     let response = ureq::get(url).timeout(std::time::Duration::from_secs(60)).call().map_err(|e| {
-        anyhow::anyhow!("could not download {url} ({e}); check the address and the network, or put the archive at {} by hand", dest.display())
+        anyhow::anyhow!("could not download the archive ({e}); check the address and the network, or put the archive at {} by hand", dest.display())
     })?;
     let expected_len: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
     let mut reader = response.into_reader();

@@ -14,11 +14,13 @@ use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::{bail, Context, Result};
-use image::imageops::{self, FilterType};
+use fast_image_resize as fr;
+use image::imageops;
 use image::RgbImage;
 use tch::{Device, Tensor};
 
@@ -151,24 +153,44 @@ fn decode(path: &Path) -> Result<RgbImage> {
     Ok(img.to_rgb8())
 }
 
+/// Bilinear resampling of the `(left, top, width, height)` region of `img` to `out_w` x `out_h`,
+/// with the filter widened when shrinking (antialiasing), as PIL's `crop` + `resize(BILINEAR)`
+/// that torchvision uses on PIL images (within one grey level of PIL). The region is copied out
+/// first: resampling it in place would let the filter read pixels beyond its edges, which PIL
+/// never sees.
+pub fn resample(img: &RgbImage, region: (u32, u32, u32, u32), out_w: u32, out_h: u32, resizer: &mut fr::Resizer) -> Result<RgbImage> {
+    let (left, top, w, h) = region;
+    let cropped;
+    let src_img = if region == (0, 0, img.width(), img.height()) {
+        img
+    } else {
+        cropped = imageops::crop_imm(img, left, top, w, h).to_image();
+        &cropped
+    };
+    let src = fr::images::ImageRef::new(src_img.width(), src_img.height(), src_img.as_raw(), fr::PixelType::U8x3)?;
+    let mut dst = fr::images::Image::new(out_w, out_h, fr::PixelType::U8x3);
+    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+    resizer.resize(&src, &mut dst, &options)?;
+    RgbImage::from_raw(out_w, out_h, dst.into_vec()).ok_or_else(|| anyhow::anyhow!("resampled image has the wrong size"))
+}
+
 /// The training transform (before ToTensor/Normalize): 224 x 224 RGB, row-major, interleaved.
-pub fn train_transform(img: &RgbImage, rng: &mut SplitMix64) -> RgbImage {
+pub fn train_transform(img: &RgbImage, rng: &mut SplitMix64, resizer: &mut fr::Resizer) -> Result<RgbImage> {
     let (i, j, h, w) = random_resized_crop_params(img.width(), img.height(), rng);
-    let crop = imageops::crop_imm(img, j, i, w, h).to_image();
-    let mut out = imageops::resize(&crop, CROP, CROP, FilterType::Triangle);
+    let mut out = resample(img, (j, i, w, h), CROP, CROP, resizer)?;
     if rng.next_f64() < 0.5 {
         imageops::flip_horizontal_in_place(&mut out);
     }
-    out
+    Ok(out)
 }
 
 /// The test transform (before ToTensor/Normalize): resize the shorter side to 256, centre crop 224.
-pub fn test_transform(img: &RgbImage) -> RgbImage {
+pub fn test_transform(img: &RgbImage, resizer: &mut fr::Resizer) -> Result<RgbImage> {
     let (w, h) = resize_shorter(img.width(), img.height(), RESIZE);
-    let resized = if (w, h) == img.dimensions() { img.clone() } else { imageops::resize(img, w, h, FilterType::Triangle) };
+    let resized = if (w, h) == img.dimensions() { img.clone() } else { resample(img, (0, 0, img.width(), img.height()), w, h, resizer)? };
     let top = (f64::from(h - CROP) / 2.0).round_ties_even() as u32;
     let left = (f64::from(w - CROP) / 2.0).round_ties_even() as u32;
-    imageops::crop_imm(&resized, left, top, CROP, CROP).to_image()
+    Ok(imageops::crop_imm(&resized, left, top, CROP, CROP).to_image())
 }
 
 /// An image folder split as a [`BatchSource`].
@@ -239,12 +261,15 @@ struct Decoded {
 struct DecodeEpoch<'a> {
     source: &'a ImageFolderSource,
     jobs: Option<Sender<Job>>,
+    /// Set when the epoch is dropped early, so workers skip the batches still queued.
+    cancelled: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     pending: VecDeque<Receiver<Decoded>>,
     next_start: usize,
     total: usize,
     depth: usize,
     skipped: usize,
+    delivered: usize,
 }
 
 impl<'a> DecodeEpoch<'a> {
@@ -252,18 +277,23 @@ impl<'a> DecodeEpoch<'a> {
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let order = Arc::new(order);
+        let cancelled = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
         for w in 0..source.workers {
             let rx = Arc::clone(&rx);
             let folder = Arc::clone(&source.folder);
             let order = Arc::clone(&order);
             let train = source.train;
+            let cancelled = Arc::clone(&cancelled);
             let spawned = std::thread::Builder::new().name(format!("catkd-decode-{w}")).spawn(move || loop {
                 let job = match rx.lock() {
                     Ok(guard) => guard.recv(),
                     Err(_) => return,
                 };
                 let Ok(job) = job else { return };
+                if cancelled.load(Ordering::Relaxed) {
+                    return;
+                }
                 let _ = job.reply.send(decode_batch(&folder, &order, job.positions, train, seed));
             });
             if let Ok(h) = spawned {
@@ -271,7 +301,7 @@ impl<'a> DecodeEpoch<'a> {
             }
         }
         let total = order.len();
-        DecodeEpoch { source, jobs: Some(tx), depth: 2 * workers.len().max(1), workers, pending: VecDeque::new(), next_start: 0, total, skipped: 0 }
+        DecodeEpoch { source, jobs: Some(tx), cancelled, depth: 2 * workers.len().max(1), workers, pending: VecDeque::new(), next_start: 0, total, skipped: 0, delivered: 0 }
     }
 
     fn submit(&mut self) {
@@ -305,8 +335,11 @@ impl Iterator for DecodeEpoch<'_> {
             self.submit();
             let Some(rx) = self.pending.pop_front() else {
                 if self.skipped > 0 {
-                    tracing::warn!("{} image(s) failed to decode and were left out of this epoch", self.skipped);
-                    self.skipped = 0;
+                    let skipped = std::mem::take(&mut self.skipped);
+                    if self.delivered == 0 {
+                        return Some(Err(anyhow::anyhow!("none of the {skipped} images of this epoch decoded (see the warnings above); check that the folder holds JPEG or PNG files")));
+                    }
+                    tracing::warn!("{skipped} image(s) failed to decode and were left out of this epoch");
                 }
                 return None;
             };
@@ -322,6 +355,7 @@ impl Iterator for DecodeEpoch<'_> {
             if d.labels.is_empty() {
                 continue;
             }
+            self.delivered += d.labels.len();
             return Some(self.to_batch(d));
         }
     }
@@ -329,7 +363,8 @@ impl Iterator for DecodeEpoch<'_> {
 
 impl Drop for DecodeEpoch<'_> {
     fn drop(&mut self) {
-        // Closing the job queue ends the workers once their current batch is done.
+        // Closing the job queue and raising the flag ends the workers once their current batch is done.
+        self.cancelled.store(true, Ordering::Relaxed);
         self.jobs = None;
         self.pending.clear();
         for h in self.workers.drain(..) {
@@ -341,16 +376,19 @@ impl Drop for DecodeEpoch<'_> {
 fn decode_batch(folder: &ImageFolder, order: &[usize], positions: std::ops::Range<usize>, train: bool, seed: u64) -> Decoded {
     let per = (CROP * CROP * 3) as usize;
     let mut d = Decoded { pixels: Vec::with_capacity(positions.len() * per), labels: Vec::new(), failed: Vec::new() };
+    let mut resizer = fr::Resizer::new();
     for pos in positions {
         let (path, label) = &folder.samples[order[pos]];
-        match decode(path) {
-            Ok(img) => {
-                let out = if train {
-                    // Per-position stream: the same seed gives the same crops whatever thread runs it.
-                    train_transform(&img, &mut SplitMix64::for_item(seed, pos as u64))
-                } else {
-                    test_transform(&img)
-                };
+        let out = decode(path).and_then(|img| {
+            if train {
+                // Per-position stream: the same seed gives the same crops whatever thread runs it.
+                train_transform(&img, &mut SplitMix64::for_item(seed, pos as u64), &mut resizer)
+            } else {
+                test_transform(&img, &mut resizer)
+            }
+        });
+        match out {
+            Ok(out) => {
                 d.pixels.extend_from_slice(out.as_raw());
                 d.labels.push(*label);
             }

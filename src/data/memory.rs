@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use tch::{Device, Tensor};
 
-use super::augment::{crop_flip, Normalizer, CIFAR_MAX_OFFSET, CIFAR_SIDE};
+use super::augment::{crop_flip_index, Normalizer, CIFAR_MAX_OFFSET, CIFAR_SIDE};
 use super::prefetch::Prefetch;
 use super::rng::SplitMix64;
 use super::{Batch, BatchSource};
@@ -38,6 +38,8 @@ impl EpochPlan {
 
 /// 32 x 32 RGB images and labels in device memory.
 pub struct InMemorySource {
+    /// All images as one flat u8 tensor (N x 3 x 32 x 32 bytes) followed by one 0 byte that the
+    /// augmentation's padding pixels read.
     images: Tensor,
     labels: Tensor,
     n: usize,
@@ -52,8 +54,7 @@ impl InMemorySource {
     /// are shuffled and augmented (training); without, they go in order, normalised only (test).
     pub fn new(images: &[u8], labels: &[i64], batch_size: usize, augment: bool, num_classes: i64, device: Device) -> Result<Self> {
         let n = labels.len();
-        let per = (3 * CIFAR_SIDE * CIFAR_SIDE) as usize;
-        if images.len() != n * per {
+        if images.len() != n * per_image() {
             bail!("internal: {} image bytes for {n} labels", images.len());
         }
         if n == 0 {
@@ -62,7 +63,10 @@ impl InMemorySource {
         if batch_size == 0 {
             bail!("the batch size must be at least 1");
         }
-        let images = Tensor::f_from_slice(images)?.view([n as i64, 3, CIFAR_SIDE, CIFAR_SIDE]).f_to_device(device)?;
+        let mut flat = Vec::with_capacity(images.len() + 1);
+        flat.extend_from_slice(images);
+        flat.push(0);
+        let images = Tensor::f_from_slice(&flat)?.f_to_device(device)?;
         let labels = Tensor::f_from_slice(labels)?.f_to_device(device)?;
         Ok(InMemorySource { images, labels, n, batch_size, augment, num_classes, normalizer: Normalizer::cifar100(device) })
     }
@@ -96,11 +100,13 @@ impl BatchSource for InMemorySource {
         if self.augment {
             let plan = EpochPlan::draw(n, seed);
             let device = images.device();
+            let zero_at = (n * per_image()) as i64;
             Box::new(Prefetch::new(
                 batches.map(move |(s, e)| {
+                    let pixels = crop_flip_index(&plan.order[s..e], &plan.dy[s..e], &plan.dx[s..e], &plan.flip[s..e], zero_at);
+                    let pixels = Tensor::f_from_slice(&pixels)?.f_to_device(device)?;
+                    let x = images.f_index_select(0, &pixels)?.view([(e - s) as i64, 3, CIFAR_SIDE, CIFAR_SIDE]);
                     let idx = Tensor::f_from_slice(&plan.order[s..e])?.f_to_device(device)?;
-                    let raw = images.f_index_select(0, &idx)?;
-                    let x = crop_flip(&raw, &plan.dy[s..e], &plan.dx[s..e], &plan.flip[s..e]);
                     Ok(Batch { images: norm.apply(&x), labels: labels.f_index_select(0, &idx)? })
                 }),
                 2,
@@ -109,11 +115,16 @@ impl BatchSource for InMemorySource {
             Box::new(Prefetch::new(
                 batches.map(move |(s, e)| {
                     let len = (e - s) as i64;
-                    let x = images.f_narrow(0, s as i64, len)?;
+                    let per = per_image() as i64;
+                    let x = images.f_narrow(0, s as i64 * per, len * per)?.view([len, 3, CIFAR_SIDE, CIFAR_SIDE]);
                     Ok(Batch { images: norm.apply(&x), labels: labels.f_narrow(0, s as i64, len)? })
                 }),
                 2,
             ))
         }
     }
+}
+
+fn per_image() -> usize {
+    (3 * CIFAR_SIDE * CIFAR_SIDE) as usize
 }
