@@ -22,8 +22,11 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let data = root.join("data");
-        catkd::data::synthetic::write_synthetic(&data, 1000, 300, SynthFormat::Python, 3).unwrap();
-        let out = train(&root, &data, "vanilla", &["DISTILLER.TYPE", "NONE", "DISTILLER.STUDENT", "resnet20", "SOLVER.EPOCHS", "3"]);
+        catkd::data::synthetic::write_synthetic(&data, 2000, 300, SynthFormat::Python, 3).unwrap();
+        let cfg = write_cfg(&root, "vanilla", &data);
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, text + "DISTILLER:\n  TYPE: \"NONE\"\n  STUDENT: \"resnet20\"\n").unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_train")).arg("--cfg").arg(&cfg).output().unwrap();
         assert_success(&out);
         let teacher = root.join("out/test/vanilla/student_best.safetensors");
         assert!(teacher.exists());
@@ -34,8 +37,8 @@ fn fixture() -> &'static Fixture {
 fn write_cfg(dir: &Path, name: &str, data: &Path) -> PathBuf {
     let cfg = format!(
         "EXPERIMENT:\n  NAME: \"{name}\"\n  PROJECT: \"test\"\nDATASET:\n  ROOT: \"{}\"\n  TEST:\n    BATCH_SIZE: 100\n\
-         SOLVER:\n  BATCH_SIZE: 50\n  EPOCHS: 2\n  LR: 0.05\n  LR_DECAY_STAGES: [2]\n  WEIGHT_DECAY: 0.0005\n\
-         LOG:\n  PREFIX: \"{}\"\n  WANDB: False\n  SAVE_CHECKPOINT_FREQ: 2\nSEED: 11\n",
+         SOLVER:\n  BATCH_SIZE: 50\n  EPOCHS: 3\n  LR: 0.05\n  LR_DECAY_STAGES: [2]\n  WEIGHT_DECAY: 0.0005\n\
+         LOG:\n  PREFIX: \"{}\"\n  WANDB: False\n  SAVE_CHECKPOINT_FREQ: 3\nSEED: 11\n",
         data.display(),
         dir.join("out").display()
     );
@@ -80,8 +83,8 @@ const OUTPUTS: [&str; 9] = [
     "best.safetensors",
     "student_latest.safetensors",
     "student_best.safetensors",
-    "epoch_2.safetensors",
-    "student_2.safetensors",
+    "epoch_3.safetensors",
+    "student_3.safetensors",
 ];
 
 #[test]
