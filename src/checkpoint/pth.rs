@@ -40,9 +40,17 @@ pub fn is_zip(bytes: &[u8]) -> bool {
     bytes.starts_with(b"PK\x03\x04")
 }
 
+/// The magic as protocols 0 and 1 write it (a decimal LONG line).
+const LEGACY_MAGIC_TEXT: &[u8] = b"L119547037146038801333356";
+
 /// Bytes after the pickled magic number when `bytes` starts like a legacy file, else None.
-/// The magic does not fit our 64-bit ints, so it is matched byte for byte (protocols 2 to 5).
+/// The magic does not fit our 64-bit ints, so it is matched byte for byte (protocols 1 to 5;
+/// torch writes protocol 2 unless told otherwise).
 fn legacy_magic_end(bytes: &[u8]) -> Option<usize> {
+    if let Some(rest) = bytes.strip_prefix(LEGACY_MAGIC_TEXT) {
+        let rest = rest.strip_prefix(b"L").unwrap_or(rest);
+        return rest.strip_prefix(b"\n.").map(|r| bytes.len() - r.len());
+    }
     if bytes.len() < 2 || bytes[0] != 0x80 || !(2..=5).contains(&bytes[1]) {
         return None;
     }
@@ -463,9 +471,8 @@ impl Builder {
             bail!("tensor {name} has {} sizes but {} strides", size.len(), stride.len());
         }
         let numel = size.iter().try_fold(1i64, |a, &s| a.checked_mul(s)).ok_or_else(|| anyhow!("tensor {name} is impossibly large"))?;
-        let out = Tensor::f_empty(&size, (sref.kind, Device::Cpu))?;
         if numel == 0 {
-            return Ok(out);
+            return Ok(Tensor::f_empty(&size, (sref.kind, Device::Cpu))?);
         }
         let last = size
             .iter()
@@ -480,7 +487,7 @@ impl Builder {
             );
         }
         let view = base.f_as_strided(&size, &stride, Some(offset))?;
-        let mut out = out;
+        let mut out = Tensor::f_empty(&size, (sref.kind, Device::Cpu))?;
         out.f_copy_(&view)?;
         Ok(out)
     }
