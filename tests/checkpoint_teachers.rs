@@ -4,11 +4,13 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use catkd::checkpoint::read_checkpoint;
-use catkd::checkpoint::teachers::{download_and_unpack, resolve_teacher, teacher_path, unpack_archive};
+use catkd::checkpoint::teachers::{
+    download_and_unpack, resolve_teacher, run_cli, status_report, teacher_path, unpack_archive, DEFAULT_TEACHERS_URL,
+};
+use catkd::cli::TeachersArgs;
 use catkd::config::Config;
 use catkd::models::{DatasetKind, ModelInfo};
 
@@ -67,20 +69,17 @@ fn from_archive_unpacks_to_reference_paths_and_lists_them() {
     let tar_path = tmp.path().join("cifar_teachers.tar");
     std::fs::write(&tar_path, teacher_tar()).unwrap();
     let dir = tmp.path().join("download_ckpts");
-    let out = Command::new(env!("CARGO_BIN_EXE_catkd"))
-        .args(["teachers", "--from"])
-        .arg(&tar_path)
-        .arg("--dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("unpacked 2 files"), "{stdout}");
+    // Through the CLI entry point (not the binary: the build folder may be shared by branches).
+    let args = TeachersArgs { from: Some(tar_path.clone()), download: false, url: DEFAULT_TEACHERS_URL.into(), dir: dir.clone() };
+    run_cli(&args).unwrap();
+    let stdout = status_report(&dir);
     let present: Vec<&str> = stdout.lines().filter(|l| l.contains(" present ")).collect();
     assert_eq!(present.len(), 2, "{stdout}");
     assert!(stdout.lines().any(|l| l.starts_with("wrn_40_2") && l.contains("missing")), "{stdout}");
     assert!(stdout.contains("4 of 6 CIFAR-100 teachers missing") && stdout.contains("catkd teachers --download"), "{stdout}");
+    let both = TeachersArgs { download: true, ..args };
+    let e = format!("{:#}", run_cli(&both).err().unwrap());
+    assert!(e.contains("--from") && e.contains("--download"), "{e}");
 
     let p = teacher_path(&dir, "resnet56");
     assert_eq!(p, dir.join("cifar_teachers/resnet56_vanilla/ckpt_epoch_240.pth"));

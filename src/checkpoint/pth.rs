@@ -202,8 +202,7 @@ fn storage_tensor(key: &str, kind: Kind, bytes: &[u8]) -> Result<Tensor> {
         bail!("storage {key} holds {} bytes, not a whole number of {elt}-byte elements", bytes.len());
     }
     let n = i64::try_from(bytes.len() / elt).map_err(|_| anyhow!("storage {key} is too large"))?;
-    // from_data_size copies exactly n * elt bytes, which we just checked are there.
-    Ok(Tensor::f_from_data_size(bytes, &[n], kind)?)
+    super::tensor_from_bytes(bytes, &[n], kind)
 }
 
 fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Tensor>)> {
@@ -412,7 +411,7 @@ impl Builder {
         Ok(())
     }
 
-    /// Rebuild one tensor (a contiguous CPU copy, independent of other tensors on its storage).
+    /// Rebuild one tensor as a contiguous CPU tensor (a copy, unless it is its whole storage).
     fn tensor(&self, v: &Value, name: &str) -> Result<Tensor> {
         let Value::Object { class, args, .. } = v else {
             bail!("entry {name} is {} instead of a tensor", v.kind());
@@ -485,6 +484,10 @@ impl Builder {
                 last + 1,
                 sref.key
             );
+        }
+        // The common case, one contiguous tensor filling its storage: reuse it without a copy.
+        if offset == 0 && numel == base_len && is_contiguous(&size, &stride) {
+            return Ok(base.f_reshape(&size)?);
         }
         let view = base.f_as_strided(&size, &stride, Some(offset))?;
         let mut out = Tensor::f_empty(&size, (sref.kind, Device::Cpu))?;
@@ -562,6 +565,18 @@ fn numpy_scalar(v: &Value) -> Option<String> {
         ("b1", 1) => if b[0] != 0 { "True" } else { "False" }.to_string(),
         _ => return None,
     })
+}
+
+/// Row-major strides for `size` (dimensions of size 1 may have any stride).
+fn is_contiguous(size: &[i64], stride: &[i64]) -> bool {
+    let mut expected = 1;
+    for (&n, &s) in size.iter().zip(stride).rev() {
+        if n != 1 && s != expected {
+            return false;
+        }
+        expected *= n;
+    }
+    true
 }
 
 fn key_text(k: &Value) -> String {
