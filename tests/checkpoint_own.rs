@@ -228,6 +228,47 @@ fn plain_checkpoint_is_converted_for_a_cam_model() {
     assert!(e.contains("teacher.pth") && e.contains("conv_test.weight"), "{e}");
 }
 
+#[test]
+fn distiller_checkpoint_gives_its_student() {
+    let src_vs = nn::VarStore::new(Device::Cpu);
+    let _ = tiny(&src_vs);
+    let mut tensors = BTreeMap::new();
+    for (k, v) in plain_weights(&src_vs) {
+        tensors.insert(format!("teacher.{k}"), v.zeros_like());
+        tensors.insert(format!("student.{k}"), v);
+    }
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = tiny(&vs);
+    load_weights_as(&vs, tensors, "tiny", false, None, Path::new("latest")).unwrap();
+    for (k, v) in vs.variables() {
+        assert!(v.equal(&src_vs.variables()[&k]), "{k}");
+    }
+}
+
+/// On a GPU: import into CUDA variables and save a student file from them.
+#[cfg(feature = "gpu")]
+#[test]
+fn gpu_import_and_save() {
+    let dev = Device::Cuda(0);
+    let src_vs = nn::VarStore::new(Device::Cpu);
+    let _ = tiny(&src_vs);
+    let vs = nn::VarStore::new(dev);
+    let _ = tiny(&vs);
+    import_into(&vs, &plain_weights(&src_vs)).unwrap();
+    for (k, v) in vs.variables() {
+        assert_eq!(v.device(), dev);
+        assert!(v.to_device(Device::Cpu).equal(&src_vs.variables()[&k]), "{k}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("student.safetensors");
+    save_student(&path, &vs, &meta(1), 5).unwrap();
+    let c = read_checkpoint(&path).unwrap();
+    assert!(c.tensors["fc.weight"].equal(&src_vs.variables()["fc.weight"]));
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoints/cuda_zip.pth");
+    let c = read_checkpoint(&py).unwrap();
+    assert!(c.tensors["conv1.weight"].device() == Device::Cpu);
+}
+
 fn temp_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
