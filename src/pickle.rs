@@ -269,7 +269,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, target: &Node, items: Vec<Node>) -> Result<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             bail!("malformed pickle: odd number of dict items at byte {}", self.pos);
         }
         let mut pairs = Vec::with_capacity(items.len() / 2);

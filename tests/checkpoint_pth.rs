@@ -188,3 +188,18 @@ fn corrupted_bytes_never_panic() {
         }
     }
 }
+
+/// `torch.save(model)`: the zip format's pickled module is walked for its parameters and
+/// buffers; the legacy format refers to the module's class by a persistent id, refused clearly.
+#[test]
+fn whole_pickled_module() {
+    let c = read_checkpoint(&fixture("whole_module_zip.pth")).unwrap_or_else(|e| panic!("{e:#}"));
+    let keys: Vec<&str> = c.tensors.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["bn1.bias", "bn1.num_batches_tracked", "bn1.running_mean", "bn1.running_var", "bn1.weight", "conv1.weight", "fc.bias", "fc.weight"]
+    );
+    assert_eq!(c.tensors["conv1.weight"].size(), [4, 3, 3, 3]);
+    let e = format!("{:#}", read_checkpoint(&fixture("whole_module_legacy.pth")).err().unwrap());
+    assert!(e.contains("whole_module_legacy.pth") && e.contains("state_dict()"), "{e}");
+}

@@ -198,7 +198,7 @@ fn collect_storages(v: &Value, out: &mut BTreeMap<String, StorageRef>, depth: us
 /// A 1-D tensor over a storage's bytes; the byte count must be a whole number of elements.
 fn storage_tensor(key: &str, kind: Kind, bytes: &[u8]) -> Result<Tensor> {
     let elt = kind.elt_size_in_bytes();
-    if bytes.len() % elt != 0 {
+    if !bytes.len().is_multiple_of(elt) {
         bail!("storage {key} holds {} bytes, not a whole number of {elt}-byte elements", bytes.len());
     }
     let n = i64::try_from(bytes.len() / elt).map_err(|_| anyhow!("storage {key} is too large"))?;
@@ -332,7 +332,7 @@ impl Builder {
             bail!("it holds a single tensor, not a dict of named tensors");
         }
         if let Some(s) = module_state(root) {
-            self.flatten_module(s, "", &mut tensors, &mut meta)?;
+            self.flatten_module(s, "", &mut tensors)?;
         } else if let Some(entries) = root.as_dict() {
             let picked = ["model", "state_dict"].into_iter().find_map(|k| {
                 root.get(k).filter(|v| v.as_dict().is_some() || module_state(v).is_some()).map(|v| (k, v))
@@ -375,7 +375,7 @@ impl Builder {
         if is_tensor_call(v) {
             tensors.insert(prefix.to_string(), self.tensor(v, prefix)?);
         } else if let Some(s) = module_state(v) {
-            self.flatten_module(s, prefix, tensors, meta)?;
+            self.flatten_module(s, prefix, tensors)?;
         } else if let Some(entries) = v.as_dict() {
             for (k, x) in entries {
                 let name = join(prefix, &key_text(k));
@@ -388,13 +388,7 @@ impl Builder {
     }
 
     /// `_parameters` and `_buffers` of a pickled module, then its `_modules`, recursively.
-    fn flatten_module(
-        &self,
-        state: &Value,
-        prefix: &str,
-        tensors: &mut BTreeMap<String, Tensor>,
-        meta: &mut BTreeMap<String, String>,
-    ) -> Result<()> {
+    fn flatten_module(&self, state: &Value, prefix: &str, tensors: &mut BTreeMap<String, Tensor>) -> Result<()> {
         for field in ["_parameters", "_buffers"] {
             for (k, x) in state.get(field).and_then(Value::as_dict).unwrap_or_default() {
                 if is_tensor_call(x) {
@@ -405,7 +399,7 @@ impl Builder {
         }
         for (k, m) in state.get("_modules").and_then(Value::as_dict).unwrap_or_default() {
             if let Some(s) = module_state(m) {
-                self.flatten_module(s, &join(prefix, &key_text(k)), tensors, meta)?;
+                self.flatten_module(s, &join(prefix, &key_text(k)), tensors)?;
             }
         }
         Ok(())
