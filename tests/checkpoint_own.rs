@@ -167,6 +167,25 @@ fn training_state_round_trips() {
     assert!(e.contains("student_latest.safetensors") && e.contains("not a catkd training state"), "{e}");
 }
 
+#[test]
+fn our_truncated_files_error_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("student.safetensors");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = tiny(&vs);
+    save_student(&path, &vs, &meta(3), 1).unwrap();
+    let full = std::fs::read(&path).unwrap();
+    let cut_path = dir.path().join("cut.safetensors");
+    for cut in (0..full.len()).step_by(3) {
+        std::fs::write(&cut_path, &full[..cut]).unwrap();
+        let r = std::panic::catch_unwind(|| (read_checkpoint(&cut_path).map(|_| ()), load_training_state(&cut_path).map(|_| ())));
+        let (a, b) = r.unwrap_or_else(|_| panic!("cut at {cut} panicked"));
+        let e = format!("{:#}", a.err().unwrap_or_else(|| panic!("cut at {cut} of {} loaded", full.len())));
+        assert!(e.contains("cut.safetensors"), "{e}");
+        assert!(b.is_err());
+    }
+}
+
 fn plain_weights(vs: &nn::VarStore) -> BTreeMap<String, Tensor> {
     vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect()
 }
