@@ -269,7 +269,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, target: &Node, items: Vec<Node>) -> Result<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             bail!("malformed pickle: odd number of dict items at byte {}", self.pos);
         }
         let mut pairs = Vec::with_capacity(items.len() / 2);
@@ -738,6 +738,36 @@ mod tests {
         assert_eq!(long_from_le(&[0xff], 0).unwrap(), -1);
         assert_eq!(long_from_le(&[0x00, 0x01], 0).unwrap(), 256);
         assert!(long_from_le(&[0, 0, 0, 0, 0, 0, 0, 0, 1], 0).is_err());
+    }
+
+    #[test]
+    fn python2_strings_globals_reduce_build_and_persistent_ids() {
+        // Python 2 style: SHORT_BINSTRING / BINSTRING keys, GLOBAL + REDUCE + BUILD, BINPERSID.
+        let data = b"\x80\x02}q\x00(U\x01kcmod\nCls\nq\x01)Rq\x02}U\x01xK\x05sbT\x02\x00\x00\x00idX\x01\x00\x00\x00sQu.";
+        let (v, used) = load(data).unwrap();
+        assert_eq!(used, data.len());
+        let obj = v.get("k").unwrap();
+        assert_eq!(obj.class_name().as_deref(), Some("mod.Cls"));
+        let Value::Object { state: Some(state), .. } = obj else { panic!("{obj:?}") };
+        assert_eq!(state.get("x"), Some(&Value::Int(5)));
+        assert_eq!(v.get("id"), Some(&Value::PersistentId(Box::new(Value::Str("s".into())))));
+    }
+
+    #[test]
+    fn protocol_0_text_opcodes() {
+        // pickle.dumps({'a': (1, 2.5, 'x')}, protocol=0) in Python 3.
+        let data = b"(dp0\nVa\np1\n(I1\nF2.5\nVx\np2\ntp3\ns.";
+        let (v, _) = load(data).unwrap();
+        let t = v.get("a").unwrap().as_seq().unwrap();
+        assert_eq!(t, &[Value::Int(1), Value::Float(2.5), Value::Str("x".into())]);
+    }
+
+    #[test]
+    fn unsupported_opcodes_are_named() {
+        let e = load(b"\x80\x02\x82\x01.").unwrap_err().to_string();
+        assert!(e.contains("unsupported pickle opcode EXT"), "{e}");
+        let e = load(b"\x80\x02\xff.").unwrap_err().to_string();
+        assert!(e.contains("unknown pickle opcode 0xff"), "{e}");
     }
 
     #[test]

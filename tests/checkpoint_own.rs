@@ -167,6 +167,25 @@ fn training_state_round_trips() {
     assert!(e.contains("student_latest.safetensors") && e.contains("not a catkd training state"), "{e}");
 }
 
+#[test]
+fn our_truncated_files_error_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("student.safetensors");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = tiny(&vs);
+    save_student(&path, &vs, &meta(3), 1).unwrap();
+    let full = std::fs::read(&path).unwrap();
+    let cut_path = dir.path().join("cut.safetensors");
+    for cut in (0..full.len()).step_by(3) {
+        std::fs::write(&cut_path, &full[..cut]).unwrap();
+        let r = std::panic::catch_unwind(|| (read_checkpoint(&cut_path).map(|_| ()), load_training_state(&cut_path).map(|_| ())));
+        let (a, b) = r.unwrap_or_else(|_| panic!("cut at {cut} panicked"));
+        let e = format!("{:#}", a.err().unwrap_or_else(|| panic!("cut at {cut} of {} loaded", full.len())));
+        assert!(e.contains("cut.safetensors"), "{e}");
+        assert!(b.is_err());
+    }
+}
+
 fn plain_weights(vs: &nn::VarStore) -> BTreeMap<String, Tensor> {
     vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect()
 }
@@ -226,6 +245,47 @@ fn plain_checkpoint_is_converted_for_a_cam_model() {
     // Without the CAM flag nothing is converted, and the missing conv_test is reported.
     let e = format!("{:#}", load_weights_as(&vs, plain, "tiny_test", false, Some("fc"), src).err().unwrap());
     assert!(e.contains("teacher.pth") && e.contains("conv_test.weight"), "{e}");
+}
+
+#[test]
+fn distiller_checkpoint_gives_its_student() {
+    let src_vs = nn::VarStore::new(Device::Cpu);
+    let _ = tiny(&src_vs);
+    let mut tensors = BTreeMap::new();
+    for (k, v) in plain_weights(&src_vs) {
+        tensors.insert(format!("teacher.{k}"), v.zeros_like());
+        tensors.insert(format!("student.{k}"), v);
+    }
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = tiny(&vs);
+    load_weights_as(&vs, tensors, "tiny", false, None, Path::new("latest")).unwrap();
+    for (k, v) in vs.variables() {
+        assert!(v.equal(&src_vs.variables()[&k]), "{k}");
+    }
+}
+
+/// On a GPU: import into CUDA variables and save a student file from them.
+#[cfg(feature = "gpu")]
+#[test]
+fn gpu_import_and_save() {
+    let dev = Device::Cuda(0);
+    let src_vs = nn::VarStore::new(Device::Cpu);
+    let _ = tiny(&src_vs);
+    let vs = nn::VarStore::new(dev);
+    let _ = tiny(&vs);
+    import_into(&vs, &plain_weights(&src_vs)).unwrap();
+    for (k, v) in vs.variables() {
+        assert_eq!(v.device(), dev);
+        assert!(v.to_device(Device::Cpu).equal(&src_vs.variables()[&k]), "{k}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("student.safetensors");
+    save_student(&path, &vs, &meta(1), 5).unwrap();
+    let c = read_checkpoint(&path).unwrap();
+    assert!(c.tensors["fc.weight"].equal(&src_vs.variables()["fc.weight"]));
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoints/cuda_zip.pth");
+    let c = read_checkpoint(&py).unwrap();
+    assert!(c.tensors["conv1.weight"].device() == Device::Cpu);
 }
 
 fn temp_files(dir: &Path) -> Vec<String> {

@@ -85,6 +85,17 @@ pub fn plain_to_cam(
     }
 }
 
+/// A reference distiller checkpoint (`latest`, `best`, `epoch_N`) holds `student.<key>` and
+/// `teacher.<key>`: when none of the model's own keys is there, take the student's.
+fn student_of_distiller(vs: &nn::VarStore, tensors: BTreeMap<String, Tensor>, source: &Path) -> BTreeMap<String, Tensor> {
+    let vars = vs.variables();
+    if vars.keys().any(|k| tensors.contains_key(k)) || !tensors.keys().any(|k| k.starts_with("student.")) {
+        return tensors;
+    }
+    tracing::info!("{} is a distiller's checkpoint: loading its student.* weights", source.display());
+    tensors.into_iter().filter_map(|(k, v)| k.strip_prefix("student.").map(|s| (s.to_string(), v))).collect()
+}
+
 /// Import checkpoint tensors (read from `source`) into `model`'s VarStore, converting a plain
 /// checkpoint for a CAM model (see [`plain_to_cam`]) with one log line saying so.
 pub fn load_weights_as(
@@ -95,6 +106,7 @@ pub fn load_weights_as(
     fc_key: Option<&str>,
     source: &Path,
 ) -> Result<()> {
+    let tensors = student_of_distiller(vs, tensors, source);
     let (tensors, converted) = plain_to_cam(tensors, is_cam, fc_key)
         .map_err(|e| anyhow!("cannot convert {} for {model}: {e:#}", source.display()))?;
     if converted {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
-use tch::{nn, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 mod atomic;
 mod import;
@@ -73,6 +73,23 @@ pub fn read_checkpoint(path: &Path) -> Result<LoadedCheckpoint> {
         "{} is not a checkpoint (neither a safetensors file nor a PyTorch .pth in zip or legacy format, or it is cut short); {READ_ADVICE}",
         path.display()
     )
+}
+
+/// A CPU tensor holding a copy of `bytes` (native, little-endian order), which must be exactly
+/// `shape`'s elements of `kind`.
+pub(crate) fn tensor_from_bytes(bytes: &[u8], shape: &[i64], kind: Kind) -> Result<Tensor> {
+    let numel = shape.iter().try_fold(1usize, |a, &d| usize::try_from(d).ok().and_then(|d| a.checked_mul(d)));
+    if numel.and_then(|n| n.checked_mul(kind.elt_size_in_bytes())) != Some(bytes.len()) {
+        bail!("{} bytes do not make a {kind:?} tensor of shape {shape:?}", bytes.len());
+    }
+    let t = Tensor::f_empty(shape, (kind, Device::Cpu))?;
+    if !bytes.is_empty() {
+        // SAFETY: `t` is a fresh contiguous CPU tensor of exactly bytes.len() bytes (checked
+        // above) that nothing else refers to yet. (Tensor::from_data_size would zero-fill it
+        // first: a second pass over checkpoints of hundreds of megabytes.)
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), t.data_ptr().cast::<u8>(), bytes.len()) };
+    }
+    Ok(t)
 }
 
 fn strip_prefix(t: BTreeMap<String, Tensor>, prefix: &str) -> BTreeMap<String, Tensor> {

@@ -40,9 +40,17 @@ pub fn is_zip(bytes: &[u8]) -> bool {
     bytes.starts_with(b"PK\x03\x04")
 }
 
+/// The magic as protocols 0 and 1 write it (a decimal LONG line).
+const LEGACY_MAGIC_TEXT: &[u8] = b"L119547037146038801333356";
+
 /// Bytes after the pickled magic number when `bytes` starts like a legacy file, else None.
-/// The magic does not fit our 64-bit ints, so it is matched byte for byte (protocols 2 to 5).
+/// The magic does not fit our 64-bit ints, so it is matched byte for byte (protocols 1 to 5;
+/// torch writes protocol 2 unless told otherwise).
 fn legacy_magic_end(bytes: &[u8]) -> Option<usize> {
+    if let Some(rest) = bytes.strip_prefix(LEGACY_MAGIC_TEXT) {
+        let rest = rest.strip_prefix(b"L").unwrap_or(rest);
+        return rest.strip_prefix(b"\n.").map(|r| bytes.len() - r.len());
+    }
     if bytes.len() < 2 || bytes[0] != 0x80 || !(2..=5).contains(&bytes[1]) {
         return None;
     }
@@ -190,12 +198,11 @@ fn collect_storages(v: &Value, out: &mut BTreeMap<String, StorageRef>, depth: us
 /// A 1-D tensor over a storage's bytes; the byte count must be a whole number of elements.
 fn storage_tensor(key: &str, kind: Kind, bytes: &[u8]) -> Result<Tensor> {
     let elt = kind.elt_size_in_bytes();
-    if bytes.len() % elt != 0 {
+    if !bytes.len().is_multiple_of(elt) {
         bail!("storage {key} holds {} bytes, not a whole number of {elt}-byte elements", bytes.len());
     }
     let n = i64::try_from(bytes.len() / elt).map_err(|_| anyhow!("storage {key} is too large"))?;
-    // from_data_size copies exactly n * elt bytes, which we just checked are there.
-    Ok(Tensor::f_from_data_size(bytes, &[n], kind)?)
+    super::tensor_from_bytes(bytes, &[n], kind)
 }
 
 fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Tensor>)> {
@@ -325,7 +332,7 @@ impl Builder {
             bail!("it holds a single tensor, not a dict of named tensors");
         }
         if let Some(s) = module_state(root) {
-            self.flatten_module(s, "", &mut tensors, &mut meta)?;
+            self.flatten_module(s, "", &mut tensors)?;
         } else if let Some(entries) = root.as_dict() {
             let picked = ["model", "state_dict"].into_iter().find_map(|k| {
                 root.get(k).filter(|v| v.as_dict().is_some() || module_state(v).is_some()).map(|v| (k, v))
@@ -368,7 +375,7 @@ impl Builder {
         if is_tensor_call(v) {
             tensors.insert(prefix.to_string(), self.tensor(v, prefix)?);
         } else if let Some(s) = module_state(v) {
-            self.flatten_module(s, prefix, tensors, meta)?;
+            self.flatten_module(s, prefix, tensors)?;
         } else if let Some(entries) = v.as_dict() {
             for (k, x) in entries {
                 let name = join(prefix, &key_text(k));
@@ -381,13 +388,7 @@ impl Builder {
     }
 
     /// `_parameters` and `_buffers` of a pickled module, then its `_modules`, recursively.
-    fn flatten_module(
-        &self,
-        state: &Value,
-        prefix: &str,
-        tensors: &mut BTreeMap<String, Tensor>,
-        meta: &mut BTreeMap<String, String>,
-    ) -> Result<()> {
+    fn flatten_module(&self, state: &Value, prefix: &str, tensors: &mut BTreeMap<String, Tensor>) -> Result<()> {
         for field in ["_parameters", "_buffers"] {
             for (k, x) in state.get(field).and_then(Value::as_dict).unwrap_or_default() {
                 if is_tensor_call(x) {
@@ -398,13 +399,13 @@ impl Builder {
         }
         for (k, m) in state.get("_modules").and_then(Value::as_dict).unwrap_or_default() {
             if let Some(s) = module_state(m) {
-                self.flatten_module(s, &join(prefix, &key_text(k)), tensors, meta)?;
+                self.flatten_module(s, &join(prefix, &key_text(k)), tensors)?;
             }
         }
         Ok(())
     }
 
-    /// Rebuild one tensor (a contiguous CPU copy, independent of other tensors on its storage).
+    /// Rebuild one tensor as a contiguous CPU tensor (a copy, unless it is its whole storage).
     fn tensor(&self, v: &Value, name: &str) -> Result<Tensor> {
         let Value::Object { class, args, .. } = v else {
             bail!("entry {name} is {} instead of a tensor", v.kind());
@@ -463,9 +464,8 @@ impl Builder {
             bail!("tensor {name} has {} sizes but {} strides", size.len(), stride.len());
         }
         let numel = size.iter().try_fold(1i64, |a, &s| a.checked_mul(s)).ok_or_else(|| anyhow!("tensor {name} is impossibly large"))?;
-        let out = Tensor::f_empty(&size, (sref.kind, Device::Cpu))?;
         if numel == 0 {
-            return Ok(out);
+            return Ok(Tensor::f_empty(&size, (sref.kind, Device::Cpu))?);
         }
         let last = size
             .iter()
@@ -479,8 +479,12 @@ impl Builder {
                 sref.key
             );
         }
+        // The common case, one contiguous tensor filling its storage: reuse it without a copy.
+        if offset == 0 && numel == base_len && is_contiguous(&size, &stride) {
+            return Ok(base.f_reshape(&size)?);
+        }
         let view = base.f_as_strided(&size, &stride, Some(offset))?;
-        let mut out = out;
+        let mut out = Tensor::f_empty(&size, (sref.kind, Device::Cpu))?;
         out.f_copy_(&view)?;
         Ok(out)
     }
@@ -555,6 +559,18 @@ fn numpy_scalar(v: &Value) -> Option<String> {
         ("b1", 1) => if b[0] != 0 { "True" } else { "False" }.to_string(),
         _ => return None,
     })
+}
+
+/// Row-major strides for `size` (dimensions of size 1 may have any stride).
+fn is_contiguous(size: &[i64], stride: &[i64]) -> bool {
+    let mut expected = 1;
+    for (&n, &s) in size.iter().zip(stride).rev() {
+        if n != 1 && s != expected {
+            return false;
+        }
+        expected *= n;
+    }
+    true
 }
 
 fn key_text(k: &Value) -> String {

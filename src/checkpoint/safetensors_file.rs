@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use tch::{Device, Kind, Tensor};
 
@@ -103,15 +103,7 @@ pub fn read(bytes: &[u8]) -> Result<(BTreeMap<String, Tensor>, BTreeMap<String, 
     for (name, view) in st.tensors() {
         let kind = kind_of(view.dtype()).ok_or_else(|| anyhow!("tensor {name} has unsupported dtype {:?}", view.dtype()))?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        let numel: usize = view.shape().iter().product();
-        if view.data().len() != numel * kind.elt_size_in_bytes() {
-            bail!("tensor {name} has {} bytes for shape {shape:?}", view.data().len());
-        }
-        let t = if numel == 0 {
-            Tensor::f_empty(&shape, (kind, Device::Cpu))?
-        } else {
-            Tensor::f_from_data_size(view.data(), &shape, kind)?
-        };
+        let t = super::tensor_from_bytes(view.data(), &shape, kind).map_err(|e| anyhow!("tensor {name}: {e}"))?;
         tensors.insert(name, t);
     }
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("the safetensors header is damaged ({e:?})"))?;

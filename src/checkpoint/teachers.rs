@@ -66,17 +66,25 @@ pub fn run_cli(args: &crate::cli::TeachersArgs) -> Result<()> {
     } else if args.download {
         download_and_unpack(&args.url, &args.dir)?;
     }
+    print!("{}", status_report(&args.dir));
+    Ok(())
+}
+
+/// One line per CIFAR-100 teacher (present or missing, and its path), then how to install the
+/// missing ones.
+pub fn status_report(dir: &Path) -> String {
+    let mut out = String::new();
     let mut missing = 0;
     for model in CIFAR_TEACHERS {
-        let p = teacher_path(&args.dir, model);
+        let p = teacher_path(dir, model);
         let present = p.is_file();
         missing += usize::from(!present);
-        println!("{model:<11} {:<8} {}", if present { "present" } else { "missing" }, p.display());
+        out.push_str(&format!("{model:<11} {:<8} {}\n", if present { "present" } else { "missing" }, p.display()));
     }
     if missing > 0 {
-        println!("{missing} of {} CIFAR-100 teachers missing: {INSTALL_HINT}", CIFAR_TEACHERS.len());
+        out.push_str(&format!("{missing} of {} CIFAR-100 teachers missing: {INSTALL_HINT}\n", CIFAR_TEACHERS.len()));
     }
-    Ok(())
+    out
 }
 
 /// Where a link's target resolves, relative to the archive root, or None when it leaves it.
