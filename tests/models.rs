@@ -63,7 +63,9 @@ fn load_prefixed(
         }
     });
     for key in tensors.keys().filter_map(|k| k.strip_prefix(prefix)) {
-        if !vars.contains_key(key) && !key.ends_with("num_batches_tracked") && !is_unused(model, key)
+        if !vars.contains_key(key)
+            && !key.ends_with("num_batches_tracked")
+            && !is_unused(model, key)
         {
             errors.push(format!("{key}: in golden but not in the model"));
         }
@@ -112,7 +114,9 @@ fn check_against_manifest(name: &str, dataset: DatasetKind, entry: &Value) -> Ve
         for (k, s) in &expected {
             match ours.get(k) {
                 None => errors.push(format!("{name}: missing variable {k}")),
-                Some(o) if o != s => errors.push(format!("{name}: {k} has shape {o:?}, want {s:?}")),
+                Some(o) if o != s => {
+                    errors.push(format!("{name}: {k} has shape {o:?}, want {s:?}"))
+                }
                 _ => {}
             }
         }
@@ -265,7 +269,9 @@ fn forward_goldens_match_reference() {
             let d_logits = max_abs_diff(&out.logits, &golden[&format!("{mode}.logits")]);
             let d_feat = max_abs_diff(last, &golden[&format!("{mode}.last_feat")]);
             if d_logits > TOLERANCE || d_feat > TOLERANCE {
-                errors.push(format!("{name} {mode}: logits off by {d_logits}, last feat by {d_feat}"));
+                errors.push(format!(
+                    "{name} {mode}: logits off by {d_logits}, last feat by {d_feat}"
+                ));
             }
         }
         checked += 1;
@@ -291,7 +297,8 @@ fn conversion_goldens_match_reference() {
 
         // Plain model with its FC.
         let plain_vs = nn::VarStore::new(Device::Cpu);
-        let plain = models::build(plain_name, DatasetKind::Cifar100, &plain_vs.root()).expect("build");
+        let plain =
+            models::build(plain_name, DatasetKind::Cifar100, &plain_vs.root()).expect("build");
         load_prefixed(&plain_vs, plain_name, &golden, "plain_weights.").expect("plain weights");
         let plain_logits = tch::no_grad(|| plain.forward_t(input, false)).logits;
         let d = max_abs_diff(&plain_logits, &golden["plain.logits"]);
@@ -300,12 +307,15 @@ fn conversion_goldens_match_reference() {
         // Convert the plain state dict and load it into the CAM variant.
         let plain_weights: BTreeMap<String, Tensor> = golden
             .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("plain_weights.")?.to_string(), v.to_kind(Kind::Float))))
+            .filter_map(|(k, v)| {
+                Some((k.strip_prefix("plain_weights.")?.to_string(), v.to_kind(Kind::Float)))
+            })
             .collect();
         let converted = cam::convert_to_cam(&plain_weights, fc_key).expect("convert");
         assert!(!converted.keys().any(|k| k.starts_with(&format!("{fc_key}."))), "FC keys dropped");
         let cam_vs = nn::VarStore::new(Device::Cpu);
-        let cam_model = models::build(cam_name, DatasetKind::Cifar100, &cam_vs.root()).expect("build");
+        let cam_model =
+            models::build(cam_name, DatasetKind::Cifar100, &cam_vs.root()).expect("build");
         load_map(&cam_vs, &converted).expect("converted weights fit the CAM model");
         let out = tch::no_grad(|| cam_model.forward_t(input, false));
         let d_logits = max_abs_diff(&out.logits, &golden["converted.logits"]);
@@ -315,7 +325,8 @@ fn conversion_goldens_match_reference() {
 
         // Converting drops exactly the FC bias.
         let bias = &plain_weights[&format!("{fc_key}.bias")];
-        let d_bias = max_abs_diff(&(&out.logits - &plain_logits), &(-bias).expand_as(&plain_logits));
+        let d_bias =
+            max_abs_diff(&(&out.logits - &plain_logits), &(-bias).expand_as(&plain_logits));
         assert!(d_bias <= TOLERANCE, "{cam_name}: logits shift differs from -bias by {d_bias}");
         checked += 1;
     }
@@ -325,7 +336,10 @@ fn conversion_goldens_match_reference() {
 #[test]
 fn convert_to_cam_requires_the_fc_weight() {
     let mut plain = BTreeMap::new();
-    plain.insert("conv1.weight".to_string(), Tensor::zeros([4, 3, 3, 3], (Kind::Float, Device::Cpu)));
+    plain.insert(
+        "conv1.weight".to_string(),
+        Tensor::zeros([4, 3, 3, 3], (Kind::Float, Device::Cpu)),
+    );
     let err = cam::convert_to_cam(&plain, "fc").expect_err("no fc.weight");
     assert!(err.to_string().contains("fc.weight"), "{err}");
 
@@ -344,7 +358,54 @@ fn summaries_report_cam_shapes() {
     assert_eq!(s.logits, vec![2, 100]);
     assert_eq!(s.cam, Some(vec![2, 100, 8, 8]));
     assert_eq!(s.params, 1_233_440);
-    let plain = models::summarize(&models::lookup("resnet8x4", DatasetKind::Cifar100).expect("known"))
-        .expect("summary");
+    let plain =
+        models::summarize(&models::lookup("resnet8x4", DatasetKind::Cifar100).expect("known"))
+            .expect("summary");
     assert_eq!(plain.cam, None);
+}
+
+/// Standard deviation and largest magnitude of a variable.
+fn stats(vars: &HashMap<String, Tensor>, key: &str) -> (f64, f64) {
+    let t = vars.get(key).unwrap_or_else(|| panic!("no variable {key}"));
+    (t.std(true).double_value(&[]), t.abs().max().double_value(&[]))
+}
+
+#[test]
+fn initialisation_follows_reference() {
+    let build = |name: &str| {
+        let vs = nn::VarStore::new(Device::Cpu);
+        models::build(name, DatasetKind::Cifar100, &vs.root()).expect("build");
+        vs.variables()
+    };
+    let close = |got: f64, want: f64, what: &str| {
+        assert!((got / want - 1.0).abs() < 0.1, "{what}: {got} vs {want}");
+    };
+
+    // Kaiming fan-out normal convs, PyTorch-default FC (U(+-1/sqrt(in))), BN weight 1 bias 0.
+    let v = build("resnet32x4");
+    close(stats(&v, "layer3.0.conv2.weight").0, (2.0f64 / (9.0 * 256.0)).sqrt(), "resnet conv");
+    let (std, max) = stats(&v, "fc.weight");
+    close(std, 1.0 / (3.0f64 * 256.0).sqrt(), "resnet fc std");
+    assert!(max <= 1.0 / 16.0, "resnet fc bound {max}");
+    assert!(stats(&v, "fc.bias").1 > 0.0 && stats(&v, "fc.bias").1 <= 1.0 / 16.0);
+    assert_eq!(v["layer1.0.bn1.weight"].min().double_value(&[]), 1.0);
+    assert_eq!(v["layer1.0.bn1.bias"].abs().max().double_value(&[]), 0.0);
+    assert_eq!(v["layer1.0.bn1.running_var"].min().double_value(&[]), 1.0);
+    let v = build("resnet32x4_test");
+    close(stats(&v, "conv_test.weight").0, (2.0f64 / 100.0).sqrt(), "resnet conv_test");
+
+    // VGG: FC N(0, 0.01) with zero bias; conv_test left at PyTorch's default.
+    let v = build("vgg13");
+    close(stats(&v, "classifier.weight").0, 0.01, "vgg classifier");
+    assert_eq!(v["classifier.bias"].abs().max().double_value(&[]), 0.0);
+    assert_eq!(v["block0.0.bias"].abs().max().double_value(&[]), 0.0);
+    let v = build("vgg13_test");
+    assert!(stats(&v, "conv_test.weight").1 <= 1.0 / 512f64.sqrt());
+
+    // WRN: zero FC bias. ShuffleNet: PyTorch-default conv bounds 1/sqrt(fan_in).
+    assert_eq!(build("wrn_16_2")["fc.bias"].abs().max().double_value(&[]), 0.0);
+    let v = build("ShuffleV1");
+    let (std, max) = stats(&v, "layer2.1.conv1.weight"); // [120, 160, 1, 1], fan_in 160
+    assert!(max <= 1.0 / 160f64.sqrt());
+    close(std, 1.0 / (3.0f64 * 160.0).sqrt(), "shufflenet conv std");
 }

@@ -29,7 +29,7 @@ pub fn convert_to_cam(
         .filter(|(k, _)| !k.starts_with(&prefix))
         .map(|(k, v)| (k.clone(), v.shallow_clone()))
         .collect();
-    converted.insert("conv_test.weight".to_string(), weight.view([classes, channels, 1, 1]));
+    converted.insert(CAM_WEIGHT_KEY.to_string(), weight.view([classes, channels, 1, 1]));
     Ok(converted)
 }
 

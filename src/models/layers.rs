@@ -123,7 +123,13 @@ pub struct ConvBn {
 impl ConvBn {
     /// `<conv_path>` and `<bn_path>` are given separately because the reference names them
     /// either `conv1`/`bn1` or `0`/`1` inside a Sequential.
-    pub fn new(conv_path: nn::Path, bn_path: nn::Path, spec: ConvSpec, cin: i64, cout: i64) -> Self {
+    pub fn new(
+        conv_path: nn::Path,
+        bn_path: nn::Path,
+        spec: ConvSpec,
+        cin: i64,
+        cout: i64,
+    ) -> Self {
         ConvBn { conv: spec.build(conv_path, cin, cout), bn: batch_norm(bn_path, cout) }
     }
 
@@ -141,5 +147,6 @@ pub fn global_avg_pool(xs: &Tensor) -> Tensor {
 /// `F.avg_pool2d(xs, k)` (stride k, no padding) + reshape to (N, -1): the fixed-size pools the
 /// reference uses in its CIFAR heads (8 for ResNet/WRN, 4 for ShuffleNets).
 pub fn avg_pool_flat(xs: &Tensor, kernel: i64) -> Tensor {
-    xs.avg_pool2d([kernel, kernel], [kernel, kernel], [0, 0], false, true, None::<i64>).flatten(1, -1)
+    xs.avg_pool2d([kernel, kernel], [kernel, kernel], [0, 0], false, true, None::<i64>)
+        .flatten(1, -1)
 }

@@ -15,7 +15,9 @@ mod residual;
 mod shuffle;
 
 pub use head::HeadKind;
-pub use registry::{build, cam_variant_name, lookup, print_registry, registry, ModelSummary, summarize};
+pub use registry::{
+    build, cam_variant_name, lookup, print_registry, registry, summarize, ModelSummary,
+};
 
 /// What a forward pass returns, matching the reference's `(logits, {"feats", "preact_feats",
 /// "pooled_feat"})`. For `*_test` models `feats.last()` is the class activation map (CAM).
@@ -69,4 +71,3 @@ pub struct ModelInfo {
     /// True for `*_test` CAM variants.
     pub is_cam: bool,
 }
-

@@ -170,7 +170,9 @@ pub fn build(name: &str, dataset: DatasetKind, vs: &nn::Path) -> Result<Box<dyn 
             "wrn_40_2" => Box::new(wrn::WideResNet::new(vs, 40, 2, k, head)),
             "vgg8" | "vgg11" | "vgg13" | "vgg16" | "vgg19" => {
                 let depth: i64 = base[3..].parse()?;
-                let Some(convs) = vgg::convs_per_block(depth) else { bail!("no VGG of depth {depth}") };
+                let Some(convs) = vgg::convs_per_block(depth) else {
+                    bail!("no VGG of depth {depth}")
+                };
                 Box::new(vgg::Vgg::new(vs, convs, k, head))
             }
             "MobileNetV2" => Box::new(mobilenetv2::CifarMobileNetV2::new(vs, 6, 0.5, k, head)),
@@ -220,7 +222,9 @@ pub fn summarize(info: &ModelInfo) -> Result<ModelSummary> {
         DatasetKind::Cifar100 => [2, 3, 32, 32],
         DatasetKind::Imagenet => [1, 3, 224, 224],
     };
-    let out = tch::no_grad(|| model.forward_t(&Tensor::zeros(input_shape, (Kind::Float, Device::Cpu)), false));
+    let out = tch::no_grad(|| {
+        model.forward_t(&Tensor::zeros(input_shape, (Kind::Float, Device::Cpu)), false)
+    });
     let cam = if info.is_cam { out.feats.last().map(Tensor::size) } else { None };
     Ok(ModelSummary { info: info.clone(), params, logits: out.logits.size(), cam })
 }

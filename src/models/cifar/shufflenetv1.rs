@@ -78,7 +78,8 @@ impl ShuffleNetV1 {
                     .map(|i| {
                         // The first block of a stage concatenates its input, so it only
                         // produces the remaining channels.
-                        let (stride, cout) = if i == 0 { (2, out_planes - cin) } else { (1, out_planes) };
+                        let (stride, cout) =
+                            if i == 0 { (2, out_planes - cin) } else { (1, out_planes) };
                         let p = vs / format!("layer{}", k + 1) / i;
                         let block = Bottleneck::new(&p, cin, cout, stride, cfg.groups);
                         cin = out_planes;

@@ -135,7 +135,8 @@ impl ShuffleNetV2 {
                 let p = vs / format!("layer{}", k + 1);
                 let cout = cfg.out_channels[k];
                 let down = DownBlock::new(&(&p / 0), cin, cout);
-                let blocks = (1..=cfg.num_blocks[k]).map(|i| BasicBlock::new(&(&p / i), cout)).collect();
+                let blocks =
+                    (1..=cfg.num_blocks[k]).map(|i| BasicBlock::new(&(&p / i), cout)).collect();
                 cin = cout;
                 Stage { down, blocks }
             })

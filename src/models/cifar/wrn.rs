@@ -67,7 +67,8 @@ impl WideResNet {
                 let stride = if g == 0 { 1 } else { 2 };
                 (0..n)
                     .map(|i| {
-                        let (cin, s) = if i == 0 { (channels[g], stride) } else { (channels[g + 1], 1) };
+                        let (cin, s) =
+                            if i == 0 { (channels[g], stride) } else { (channels[g + 1], 1) };
                         WideBlock::new(&(&path / i), cin, channels[g + 1], s)
                     })
                     .collect()

@@ -69,7 +69,9 @@ impl MobileNetV1 {
         let blocks = BLOCKS
             .iter()
             .enumerate()
-            .map(|(i, &(cin, cout, stride))| SeparableBlock::new(&(&model / (i + 1)), cin, cout, stride))
+            .map(|(i, &(cin, cout, stride))| {
+                SeparableBlock::new(&(&model / (i + 1)), cin, cout, stride)
+            })
             .collect();
         let spec = HeadSpec {
             kind: head,
