@@ -409,3 +409,86 @@ fn initialisation_follows_reference() {
     assert!(max <= 1.0 / 160f64.sqrt());
     close(std, 1.0 / (3.0f64 * 160.0).sqrt(), "shufflenet conv std");
 }
+
+/// Relative difference: max |a - b| over max(1, max |b|).
+fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+    max_abs_diff(a, b) / b.abs().max().double_value(&[]).max(1.0)
+}
+
+/// Compares every output (logits, all features, pre-activation features, pooled feature; eval and
+/// train mode) and the BatchNorm running statistics after a train-mode forward with dumps of the
+/// reference code itself, for all 48 models. Needs PyTorch and the
+/// reference code: see tests/models_reference_dump.py; run with
+/// `CATKD_REFERENCE_DUMPS=<dir> cargo test --release --test models -- --ignored`.
+#[test]
+#[ignore = "needs dumps made with the reference code (tests/models_reference_dump.py)"]
+fn all_outputs_match_reference_code() {
+    let dir = std::env::var("CATKD_REFERENCE_DUMPS").expect("set CATKD_REFERENCE_DUMPS");
+    let mut errors = Vec::new();
+    let mut checked = 0;
+    let mut stats_compared = 0;
+    for info in models::registry() {
+        let path = Path::new(&dir).join(format!("{}_{}.npz", info.dataset.as_str(), info.name));
+        let dump: HashMap<String, Tensor> = Tensor::read_npz(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .into_iter()
+            .collect();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = models::build(info.name, info.dataset, &vs.root()).expect("build");
+        if let Err(e) = load_prefixed(&vs, info.name, &dump, "weights.") {
+            errors.push(format!("{}: {e}", info.name));
+            continue;
+        }
+        let mut check = |what: String, ours: &Tensor, theirs: &Tensor| {
+            let d = rel_diff(ours, theirs);
+            if d > TOLERANCE {
+                errors.push(format!(
+                    "{} {}: {what} off by {d} (relative)",
+                    info.dataset.as_str(),
+                    info.name
+                ));
+            }
+        };
+        for mode in ["eval", "train"] {
+            let out = tch::no_grad(|| model.forward_t(&dump["input"], mode == "train"));
+            check("logits".into(), &out.logits, &dump[&format!("{mode}.logits")]);
+            let count = |kind: &str| {
+                dump.keys().filter(|k| k.starts_with(&format!("{mode}.{kind}."))).count()
+            };
+            if count("feats") != out.feats.len() || count("preact") != out.preact_feats.len() {
+                check(
+                    format!("{mode} feature counts"),
+                    &Tensor::from(1.0),
+                    &Tensor::from(f64::NAN),
+                );
+            }
+            for (i, f) in out.feats.iter().enumerate() {
+                check(format!("{mode}.feats.{i}"), f, &dump[&format!("{mode}.feats.{i}")]);
+            }
+            for (i, f) in out.preact_feats.iter().enumerate() {
+                if let Some(theirs) = dump.get(&format!("{mode}.preact.{i}")) {
+                    check(format!("{mode}.preact.{i}"), f, theirs);
+                }
+            }
+            // Where the reference returns no pooled feature (ImageNet CAM variants) it is the logits.
+            let pooled =
+                dump.get(&format!("{mode}.pooled")).unwrap_or(&dump[&format!("{mode}.logits")]);
+            check(format!("{mode}.pooled"), &out.pooled, pooled);
+        }
+        // Running statistics after the train-mode forward (momentum 0.1, and the WRN quirk of
+        // updating three BN layers twice).
+        for (name, var) in vs.variables() {
+            if let Some(theirs) = dump.get(&format!("after_train.{name}")) {
+                stats_compared += 1;
+                let d = rel_diff(&var, theirs);
+                if d > TOLERANCE {
+                    errors.push(format!("{}: {name} after training off by {d}", info.name));
+                }
+            }
+        }
+        checked += 1;
+    }
+    assert!(errors.is_empty(), "{} mismatches:\n{}", errors.len(), errors.join("\n"));
+    assert_eq!(checked, 48);
+    assert!(stats_compared > 1000, "only {stats_compared} running statistics compared");
+}
