@@ -492,3 +492,54 @@ fn all_outputs_match_reference_code() {
     assert_eq!(checked, 48);
     assert!(stats_compared > 1000, "only {stats_compared} running statistics compared");
 }
+
+/// One train-mode forward + backward per family and head: autograd works through every layer
+/// (including the in-place ReLUs and residual adds) and every trainable variable gets a gradient.
+#[test]
+fn backward_reaches_every_parameter() {
+    let cases = [
+        ("resnet8", DatasetKind::Cifar100),
+        ("resnet8x4_test", DatasetKind::Cifar100),
+        ("ResNet18", DatasetKind::Cifar100),
+        ("ResNet50_test", DatasetKind::Cifar100),
+        ("wrn_16_1", DatasetKind::Cifar100),
+        ("wrn_16_2_test", DatasetKind::Cifar100),
+        ("vgg8", DatasetKind::Cifar100),
+        ("vgg8_test", DatasetKind::Cifar100),
+        ("MobileNetV2", DatasetKind::Cifar100),
+        ("MobileNetV2_test", DatasetKind::Cifar100),
+        ("ShuffleV1", DatasetKind::Cifar100),
+        ("ShuffleV1_test", DatasetKind::Cifar100),
+        ("ShuffleV2", DatasetKind::Cifar100),
+        ("ShuffleV2_test", DatasetKind::Cifar100),
+        ("ResNet18_test", DatasetKind::Imagenet),
+        ("MobileNetV2", DatasetKind::Imagenet),
+    ];
+    let mut errors = Vec::new();
+    for (name, dataset) in cases {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = models::build(name, dataset, &vs.root()).expect("build");
+        let shape: [i64; 4] = match dataset {
+            DatasetKind::Cifar100 => [2, 3, 32, 32],
+            DatasetKind::Imagenet => [1, 3, 224, 224],
+        };
+        let out = model.forward_t(&Tensor::randn(shape, (Kind::Float, Device::Cpu)), true);
+        let mut loss = out.logits.square().mean(Kind::Float);
+        if let Some(f) = out.feats.last() {
+            loss += f.square().mean(Kind::Float);
+        }
+        loss.backward();
+        for (var_name, var) in vs.variables() {
+            if !var.requires_grad() {
+                continue;
+            }
+            let grad = var.grad();
+            if !grad.defined() {
+                errors.push(format!("{name}: no gradient for {var_name}"));
+            } else if grad.isfinite().all().int64_value(&[]) == 0 {
+                errors.push(format!("{name}: non-finite gradient for {var_name}"));
+            }
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}

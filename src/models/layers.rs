@@ -137,6 +137,12 @@ impl ConvBn {
         use tch::nn::{Module, ModuleT};
         self.bn.forward_t(&self.conv.forward(xs), train)
     }
+
+    /// Conv, BN, then ReLU in place on the fresh BN output (BN's backward does not need its
+    /// output, so this saves an allocation like the reference's `ReLU(inplace=True)`).
+    pub fn forward_relu_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.forward_t(xs, train).relu_()
+    }
 }
 
 /// Global average pooling to (N, C), the reference's `AdaptiveAvgPool2d((1, 1))` + reshape.
