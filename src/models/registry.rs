@@ -193,6 +193,7 @@ pub fn build(name: &str, dataset: DatasetKind, vs: &nn::Path) -> Result<Box<dyn 
                 "ResNet34" => resnet(BlockKind::Basic, [3, 4, 6, 3]),
                 "ResNet50" => resnet(BlockKind::Bottleneck, [3, 4, 6, 3]),
                 "ResNet101" => resnet(BlockKind::Bottleneck, [3, 4, 23, 3]),
+                // The reference's name for a MobileNetV1 (kept for config compatibility).
                 "MobileNetV2" => Box::new(mobilenetv1::MobileNetV1::new(vs, k, head)),
                 _ => bail!("model `{name}` is registered for imagenet but has no builder"),
             }
