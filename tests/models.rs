@@ -352,7 +352,7 @@ fn convert_to_cam_requires_the_fc_weight() {
 }
 
 #[test]
-fn summaries_report_cam_shapes() {
+fn summaries_and_registry_listing() {
     let info = models::lookup("resnet8x4_test", DatasetKind::Cifar100).expect("known");
     let s = models::summarize(&info).expect("summary");
     assert_eq!(s.logits, vec![2, 100]);
@@ -362,6 +362,21 @@ fn summaries_report_cam_shapes() {
         models::summarize(&models::lookup("resnet8x4", DatasetKind::Cifar100).expect("known"))
             .expect("summary");
     assert_eq!(plain.cam, None);
+
+    // `catkd models --json`: an array of objects with the documented keys.
+    let text = models::format_registry(&[s.clone(), plain.clone()], true).expect("json");
+    let rows: Value = serde_json::from_str(&text).expect("valid JSON");
+    let rows = rows.as_array().expect("array");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["name"], "resnet8x4_test");
+    assert_eq!(rows[0]["dataset"], "cifar100");
+    assert_eq!(rows[0]["params"], 1_233_440);
+    assert_eq!(rows[0]["logits"], serde_json::json!([2, 100]));
+    assert_eq!(rows[0]["cam"], serde_json::json!([2, 100, 8, 8]));
+    assert!(rows[1]["cam"].is_null() && rows[1]["teacher_checkpoint"].is_null());
+    let table = models::format_registry(&[s, plain], false).expect("table");
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(table.contains("2x100x8x8"), "{table}");
 }
 
 /// Standard deviation and largest magnitude of a variable.

@@ -234,33 +234,47 @@ fn shape_text(shape: &[i64]) -> String {
     shape.iter().map(i64::to_string).collect::<Vec<_>>().join("x")
 }
 
-/// `catkd models [--json]`: one row per registered model.
+/// `catkd models [--json]`: one row per registered model. The JSON form is an array with one
+/// object per line (keys `name`, `dataset`, `params`, `logits`, `cam`, `teacher_checkpoint`).
 pub fn print_registry(json: bool) -> Result<()> {
     let summaries = registry().iter().map(summarize).collect::<Result<Vec<_>>>()?;
+    write_stdout(&format_registry(&summaries, json)?)
+}
+
+/// The text `catkd models` prints for `summaries`: a table, or JSON with `json`.
+pub fn format_registry(summaries: &[ModelSummary], json: bool) -> Result<String> {
     if json {
-        let rows: Vec<serde_json::Value> = summaries
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "name": s.info.name,
-                    "dataset": s.info.dataset.as_str(),
-                    "params": s.params,
-                    "logits": s.logits,
-                    "cam": s.cam,
-                    "teacher_checkpoint": s.info.teacher_checkpoint,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        registry_json(summaries)
+    } else {
+        Ok(registry_table(summaries))
     }
-    println!(
-        "{:<18} {:<9} {:>11} {:<9} {:<12} teacher checkpoint",
+}
+
+fn registry_json(summaries: &[ModelSummary]) -> Result<String> {
+    let rows = summaries
+        .iter()
+        .map(|s| {
+            serde_json::to_string(&serde_json::json!({
+                "name": s.info.name,
+                "dataset": s.info.dataset.as_str(),
+                "params": s.params,
+                "logits": s.logits,
+                "cam": s.cam,
+                "teacher_checkpoint": s.info.teacher_checkpoint,
+            }))
+        })
+        .collect::<serde_json::Result<Vec<_>>>()?;
+    Ok(format!("[\n{}\n]\n", rows.join(",\n")))
+}
+
+fn registry_table(summaries: &[ModelSummary]) -> String {
+    let mut text = format!(
+        "{:<18} {:<9} {:>11} {:<9} {:<12} teacher checkpoint\n",
         "name", "dataset", "params", "logits", "cam"
     );
-    for s in &summaries {
-        println!(
-            "{:<18} {:<9} {:>11} {:<9} {:<12} {}",
+    for s in summaries {
+        text += &format!(
+            "{:<18} {:<9} {:>11} {:<9} {:<12} {}\n",
             s.info.name,
             s.info.dataset.as_str(),
             s.params,
@@ -269,5 +283,15 @@ pub fn print_registry(json: bool) -> Result<()> {
             s.info.teacher_checkpoint.unwrap_or("-"),
         );
     }
-    Ok(())
+    text
+}
+
+/// Writes to stdout; a closed pipe (`catkd models | head`) is not an error.
+fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
