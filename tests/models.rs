@@ -10,11 +10,6 @@ use tch::{nn, Device, Kind, Tensor};
 
 const TOLERANCE: f64 = 1e-4;
 
-/// The documented deviation: CIFAR `MobileNetV2_test` leaves out the reference's unused
-/// `classifier.0` Linear(1280, 100).
-const UNUSED_KEYS: [(&str, &str); 2] =
-    [("MobileNetV2_test", "classifier.0.weight"), ("MobileNetV2_test", "classifier.0.bias")];
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference")
 }
@@ -32,8 +27,12 @@ fn dataset_key(d: DatasetKind) -> &'static str {
     d.as_str()
 }
 
-fn is_unused(model: &str, key: &str) -> bool {
-    UNUSED_KEYS.iter().any(|&(m, k)| m == model && k == key)
+/// The documented deviation (CIFAR `MobileNetV2_test` leaves out the reference's unused
+/// `classifier.0` Linear(1280, 100)), as the registry declares it.
+fn is_unused(model: &str, dataset: DatasetKind, key: &str) -> bool {
+    models::lookup(model, dataset)
+        .map(|info| models::ignored_reference_keys(&info).contains(&key))
+        .unwrap_or(false)
 }
 
 fn read_safetensors(path: &Path) -> HashMap<String, Tensor> {
@@ -48,6 +47,7 @@ fn read_safetensors(path: &Path) -> HashMap<String, Tensor> {
 fn load_prefixed(
     vs: &nn::VarStore,
     model: &str,
+    dataset: DatasetKind,
     tensors: &HashMap<String, Tensor>,
     prefix: &str,
 ) -> Result<(), String> {
@@ -65,7 +65,7 @@ fn load_prefixed(
     for key in tensors.keys().filter_map(|k| k.strip_prefix(prefix)) {
         if !vars.contains_key(key)
             && !key.ends_with("num_batches_tracked")
-            && !is_unused(model, key)
+            && !is_unused(model, dataset, key)
         {
             errors.push(format!("{key}: in golden but not in the model"));
         }
@@ -80,7 +80,7 @@ fn load_prefixed(
 fn load_map(vs: &nn::VarStore, weights: &BTreeMap<String, Tensor>) -> Result<(), String> {
     let as_hash: HashMap<String, Tensor> =
         weights.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
-    load_prefixed(vs, "", &as_hash, "")
+    load_prefixed(vs, "", DatasetKind::Cifar100, &as_hash, "")
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
@@ -105,7 +105,7 @@ fn check_against_manifest(name: &str, dataset: DatasetKind, entry: &Value) -> Ve
     let mut expected = BTreeMap::new();
     for kv in entry["state_dict"].as_array().expect("state_dict") {
         let key = kv[0].as_str().expect("key").to_string();
-        if key.ends_with("num_batches_tracked") || is_unused(name, &key) {
+        if key.ends_with("num_batches_tracked") || is_unused(name, dataset, &key) {
             continue;
         }
         expected.insert(key, shape(&kv[1]));
@@ -130,7 +130,7 @@ fn check_against_manifest(name: &str, dataset: DatasetKind, entry: &Value) -> Ve
         .as_array()
         .expect("state_dict")
         .iter()
-        .filter(|kv| is_unused(name, kv[0].as_str().unwrap_or("")))
+        .filter(|kv| is_unused(name, dataset, kv[0].as_str().unwrap_or("")))
         .map(|kv| shape(&kv[1]).iter().product::<i64>())
         .sum();
     let params: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
@@ -244,6 +244,16 @@ fn unknown_model_is_an_error_naming_the_closest() {
 }
 
 #[test]
+fn only_cifar_mobilenetv2_test_leaves_reference_keys_out() {
+    let with_ignored: Vec<_> = models::registry()
+        .into_iter()
+        .filter(|i| !models::ignored_reference_keys(i).is_empty())
+        .map(|i| (i.name, i.dataset))
+        .collect();
+    assert_eq!(with_ignored, vec![("MobileNetV2_test", DatasetKind::Cifar100)]);
+}
+
+#[test]
 fn forward_goldens_match_reference() {
     let dir = fixtures().join("goldens");
     let index: Value =
@@ -258,7 +268,7 @@ fn forward_goldens_match_reference() {
         let golden = read_safetensors(&dir.join(entry["file"].as_str().expect("file")));
         let vs = nn::VarStore::new(Device::Cpu);
         let model = models::build(name, DatasetKind::Cifar100, &vs.root()).expect("build");
-        if let Err(e) = load_prefixed(&vs, name, &golden, "weights.") {
+        if let Err(e) = load_prefixed(&vs, name, DatasetKind::Cifar100, &golden, "weights.") {
             errors.push(format!("{name}: {e}"));
             continue;
         }
@@ -299,7 +309,8 @@ fn conversion_goldens_match_reference() {
         let plain_vs = nn::VarStore::new(Device::Cpu);
         let plain =
             models::build(plain_name, DatasetKind::Cifar100, &plain_vs.root()).expect("build");
-        load_prefixed(&plain_vs, plain_name, &golden, "plain_weights.").expect("plain weights");
+        load_prefixed(&plain_vs, plain_name, DatasetKind::Cifar100, &golden, "plain_weights.")
+            .expect("plain weights");
         let plain_logits = tch::no_grad(|| plain.forward_t(input, false)).logits;
         let d = max_abs_diff(&plain_logits, &golden["plain.logits"]);
         assert!(d <= TOLERANCE, "{plain_name}: plain logits off by {d}");
@@ -450,7 +461,7 @@ fn all_outputs_match_reference_code() {
             .collect();
         let vs = nn::VarStore::new(Device::Cpu);
         let model = models::build(info.name, info.dataset, &vs.root()).expect("build");
-        if let Err(e) = load_prefixed(&vs, info.name, &dump, "weights.") {
+        if let Err(e) = load_prefixed(&vs, info.name, info.dataset, &dump, "weights.") {
             errors.push(format!("{}: {e}", info.name));
             continue;
         }

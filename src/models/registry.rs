@@ -105,6 +105,18 @@ fn fc_key(name: &str, dataset: DatasetKind) -> &'static str {
     }
 }
 
+/// Reference state-dict keys this port leaves out of a model (besides `num_batches_tracked`):
+/// importing a reference checkpoint should skip them, exporting cannot produce them. Only CIFAR
+/// `MobileNetV2_test`'s unused `classifier.0` layer (see [`super::cifar::mobilenetv2`]).
+pub fn ignored_reference_keys(info: &ModelInfo) -> &'static [&'static str] {
+    match (info.dataset, info.name) {
+        (DatasetKind::Cifar100, "MobileNetV2_test") => {
+            &["classifier.0.weight", "classifier.0.bias"]
+        }
+        _ => &[],
+    }
+}
+
 /// Look a model up by its reference name within a data set.
 pub fn lookup(name: &str, dataset: DatasetKind) -> Result<ModelInfo> {
     let known = names(dataset);
