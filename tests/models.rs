@@ -496,7 +496,7 @@ fn all_outputs_match_reference_code() {
                     check(format!("{mode}.preact.{i}"), f, theirs);
                 }
             }
-            // Where the reference returns no pooled feature (ImageNet CAM variants) it is the logits.
+            // Without a reference pooled feature (ImageNet CAM variants) it is the logits.
             let pooled =
                 dump.get(&format!("{mode}.pooled")).unwrap_or(&dump[&format!("{mode}.logits")]);
             check(format!("{mode}.pooled"), &out.pooled, pooled);

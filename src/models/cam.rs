@@ -21,7 +21,10 @@ pub fn convert_to_cam(
     };
     let size = weight.size();
     let &[classes, channels] = size.as_slice() else {
-        bail!("cannot convert to a CAM model: `{weight_key}` has shape {size:?}, expected [classes, channels]");
+        bail!(
+            "cannot convert to a CAM model: `{weight_key}` has shape {size:?}, \
+             expected [classes, channels]"
+        );
     };
     let prefix = format!("{fc_key}.");
     let mut converted: BTreeMap<String, Tensor> = plain
