@@ -360,6 +360,10 @@ fn convert_to_cam_requires_the_fc_weight() {
     assert_eq!(converted.len(), 2);
     assert_eq!(converted["conv_test.weight"].size(), vec![10, 4, 1, 1]);
     assert!(converted.contains_key("conv1.weight"));
+
+    plain.insert("fc.weight".to_string(), Tensor::ones([10], (Kind::Float, Device::Cpu)));
+    let err = cam::convert_to_cam(&plain, "fc").expect_err("1-D FC weight");
+    assert!(err.to_string().contains("[10]"), "{err}");
 }
 
 #[test]
