@@ -21,7 +21,10 @@ pub fn convert_to_cam(
     };
     let size = weight.size();
     let &[classes, channels] = size.as_slice() else {
-        bail!("cannot convert to a CAM model: `{weight_key}` has shape {size:?}, expected [classes, channels]");
+        bail!(
+            "cannot convert to a CAM model: `{weight_key}` has shape {size:?}, \
+             expected [classes, channels]"
+        );
     };
     let prefix = format!("{fc_key}.");
     let mut converted: BTreeMap<String, Tensor> = plain
@@ -29,7 +32,7 @@ pub fn convert_to_cam(
         .filter(|(k, _)| !k.starts_with(&prefix))
         .map(|(k, v)| (k.clone(), v.shallow_clone()))
         .collect();
-    converted.insert("conv_test.weight".to_string(), weight.view([classes, channels, 1, 1]));
+    converted.insert(CAM_WEIGHT_KEY.to_string(), weight.view([classes, channels, 1, 1]));
     Ok(converted)
 }
 

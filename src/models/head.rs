@@ -56,9 +56,11 @@ impl Head {
                 }
                 Head::Fc(layers::linear(path, in_channels, classes, spec.fc_init))
             }
-            HeadKind::Cam => {
-                Head::Cam(ConvSpec::k1(spec.cam_init).build(root / "conv_test", in_channels, classes))
-            }
+            HeadKind::Cam => Head::Cam(ConvSpec::k1(spec.cam_init).build(
+                root / "conv_test",
+                in_channels,
+                classes,
+            )),
         }
     }
 

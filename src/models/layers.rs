@@ -123,13 +123,25 @@ pub struct ConvBn {
 impl ConvBn {
     /// `<conv_path>` and `<bn_path>` are given separately because the reference names them
     /// either `conv1`/`bn1` or `0`/`1` inside a Sequential.
-    pub fn new(conv_path: nn::Path, bn_path: nn::Path, spec: ConvSpec, cin: i64, cout: i64) -> Self {
+    pub fn new(
+        conv_path: nn::Path,
+        bn_path: nn::Path,
+        spec: ConvSpec,
+        cin: i64,
+        cout: i64,
+    ) -> Self {
         ConvBn { conv: spec.build(conv_path, cin, cout), bn: batch_norm(bn_path, cout) }
     }
 
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         use tch::nn::{Module, ModuleT};
         self.bn.forward_t(&self.conv.forward(xs), train)
+    }
+
+    /// Conv, BN, then ReLU in place on the fresh BN output (BN's backward does not need its
+    /// output, so this saves an allocation like the reference's `ReLU(inplace=True)`).
+    pub fn forward_relu_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.forward_t(xs, train).relu_()
     }
 }
 
@@ -141,5 +153,6 @@ pub fn global_avg_pool(xs: &Tensor) -> Tensor {
 /// `F.avg_pool2d(xs, k)` (stride k, no padding) + reshape to (N, -1): the fixed-size pools the
 /// reference uses in its CIFAR heads (8 for ResNet/WRN, 4 for ShuffleNets).
 pub fn avg_pool_flat(xs: &Tensor, kernel: i64) -> Tensor {
-    xs.avg_pool2d([kernel, kernel], [kernel, kernel], [0, 0], false, true, None::<i64>).flatten(1, -1)
+    xs.avg_pool2d([kernel, kernel], [kernel, kernel], [0, 0], false, true, None::<i64>)
+        .flatten(1, -1)
 }

@@ -1,7 +1,21 @@
 //! Model zoo: every network the reference registers, by the reference's names.
 //!
 //! Variable names in the `VarStore` equal the reference's state-dict keys, so checkpoints map
-//! one-to-one. A plain model and its CAM (`*_test`) variant share one builder with a head switch.
+//! one-to-one. A plain model and its CAM (`*_test`) variant share one builder with a head switch
+//! ([`HeadKind`]): the CAM head is a bias-free 1x1 convolution `conv_test` whose output is the
+//! last feature and whose spatial mean is the logits.
+//!
+//! Outputs follow the reference model by model, quirks included (checked against dumps of the
+//! reference code by `all_outputs_match_reference_code` in `tests/models.rs`):
+//! - the feature lists differ per family: ResNet/WRN/ShuffleV1 CAM variants replace the last
+//!   feature by the CAM, VGG/ShuffleV2/CIFAR-MobileNetV2 ones append it, ImageNet ones return
+//!   only the CAM;
+//! - where the reference returns no `preact_feats` (CIFAR MobileNetV2, WRN CAM variants)
+//!   `preact_feats` is empty, and where it returns no `pooled_feat` (ImageNet CAM variants)
+//!   `pooled` is the logits;
+//! - ImageNet `MobileNetV2` is a MobileNetV1 architecture (see [`imagenet::mobilenetv1`]);
+//! - the one structural deviation: CIFAR `MobileNetV2_test` leaves out the reference's unused
+//!   `classifier.0` layer (see [`cifar::mobilenetv2`]).
 
 use tch::Tensor;
 
@@ -15,10 +29,14 @@ mod residual;
 mod shuffle;
 
 pub use head::HeadKind;
-pub use registry::{build, cam_variant_name, lookup, print_registry, registry, ModelSummary, summarize};
+pub use registry::{
+    build, cam_variant_name, format_registry, ignored_reference_keys, lookup, print_registry,
+    registry, summarize, ModelSummary,
+};
 
 /// What a forward pass returns, matching the reference's `(logits, {"feats", "preact_feats",
 /// "pooled_feat"})`. For `*_test` models `feats.last()` is the class activation map (CAM).
+/// Features are views of the autograd graph, not copies.
 #[derive(Debug)]
 pub struct ModelOutput {
     pub logits: Tensor,
@@ -69,4 +87,3 @@ pub struct ModelInfo {
     /// True for `*_test` CAM variants.
     pub is_cam: bool,
 }
-

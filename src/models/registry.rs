@@ -105,6 +105,18 @@ fn fc_key(name: &str, dataset: DatasetKind) -> &'static str {
     }
 }
 
+/// Reference state-dict keys this port leaves out of a model (besides `num_batches_tracked`):
+/// importing a reference checkpoint should skip them, exporting cannot produce them. Only CIFAR
+/// `MobileNetV2_test`'s unused `classifier.0` layer (see [`super::cifar::mobilenetv2`]).
+pub fn ignored_reference_keys(info: &ModelInfo) -> &'static [&'static str] {
+    match (info.dataset, info.name) {
+        (DatasetKind::Cifar100, "MobileNetV2_test") => {
+            &["classifier.0.weight", "classifier.0.bias"]
+        }
+        _ => &[],
+    }
+}
+
 /// Look a model up by its reference name within a data set.
 pub fn lookup(name: &str, dataset: DatasetKind) -> Result<ModelInfo> {
     let known = names(dataset);
@@ -170,7 +182,9 @@ pub fn build(name: &str, dataset: DatasetKind, vs: &nn::Path) -> Result<Box<dyn 
             "wrn_40_2" => Box::new(wrn::WideResNet::new(vs, 40, 2, k, head)),
             "vgg8" | "vgg11" | "vgg13" | "vgg16" | "vgg19" => {
                 let depth: i64 = base[3..].parse()?;
-                let Some(convs) = vgg::convs_per_block(depth) else { bail!("no VGG of depth {depth}") };
+                let Some(convs) = vgg::convs_per_block(depth) else {
+                    bail!("no VGG of depth {depth}")
+                };
                 Box::new(vgg::Vgg::new(vs, convs, k, head))
             }
             "MobileNetV2" => Box::new(mobilenetv2::CifarMobileNetV2::new(vs, 6, 0.5, k, head)),
@@ -191,6 +205,7 @@ pub fn build(name: &str, dataset: DatasetKind, vs: &nn::Path) -> Result<Box<dyn 
                 "ResNet34" => resnet(BlockKind::Basic, [3, 4, 6, 3]),
                 "ResNet50" => resnet(BlockKind::Bottleneck, [3, 4, 6, 3]),
                 "ResNet101" => resnet(BlockKind::Bottleneck, [3, 4, 23, 3]),
+                // The reference's name for a MobileNetV1 (kept for config compatibility).
                 "MobileNetV2" => Box::new(mobilenetv1::MobileNetV1::new(vs, k, head)),
                 _ => bail!("model `{name}` is registered for imagenet but has no builder"),
             }
@@ -220,7 +235,9 @@ pub fn summarize(info: &ModelInfo) -> Result<ModelSummary> {
         DatasetKind::Cifar100 => [2, 3, 32, 32],
         DatasetKind::Imagenet => [1, 3, 224, 224],
     };
-    let out = tch::no_grad(|| model.forward_t(&Tensor::zeros(input_shape, (Kind::Float, Device::Cpu)), false));
+    let out = tch::no_grad(|| {
+        model.forward_t(&Tensor::zeros(input_shape, (Kind::Float, Device::Cpu)), false)
+    });
     let cam = if info.is_cam { out.feats.last().map(Tensor::size) } else { None };
     Ok(ModelSummary { info: info.clone(), params, logits: out.logits.size(), cam })
 }
@@ -229,33 +246,47 @@ fn shape_text(shape: &[i64]) -> String {
     shape.iter().map(i64::to_string).collect::<Vec<_>>().join("x")
 }
 
-/// `catkd models [--json]`: one row per registered model.
+/// `catkd models [--json]`: one row per registered model. The JSON form is an array with one
+/// object per line (keys `name`, `dataset`, `params`, `logits`, `cam`, `teacher_checkpoint`).
 pub fn print_registry(json: bool) -> Result<()> {
     let summaries = registry().iter().map(summarize).collect::<Result<Vec<_>>>()?;
+    write_stdout(&format_registry(&summaries, json)?)
+}
+
+/// The text `catkd models` prints for `summaries`: a table, or JSON with `json`.
+pub fn format_registry(summaries: &[ModelSummary], json: bool) -> Result<String> {
     if json {
-        let rows: Vec<serde_json::Value> = summaries
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "name": s.info.name,
-                    "dataset": s.info.dataset.as_str(),
-                    "params": s.params,
-                    "logits": s.logits,
-                    "cam": s.cam,
-                    "teacher_checkpoint": s.info.teacher_checkpoint,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        registry_json(summaries)
+    } else {
+        Ok(registry_table(summaries))
     }
-    println!(
-        "{:<18} {:<9} {:>11} {:<9} {:<12} teacher checkpoint",
+}
+
+fn registry_json(summaries: &[ModelSummary]) -> Result<String> {
+    let rows = summaries
+        .iter()
+        .map(|s| {
+            serde_json::to_string(&serde_json::json!({
+                "name": s.info.name,
+                "dataset": s.info.dataset.as_str(),
+                "params": s.params,
+                "logits": s.logits,
+                "cam": s.cam,
+                "teacher_checkpoint": s.info.teacher_checkpoint,
+            }))
+        })
+        .collect::<serde_json::Result<Vec<_>>>()?;
+    Ok(format!("[\n{}\n]\n", rows.join(",\n")))
+}
+
+fn registry_table(summaries: &[ModelSummary]) -> String {
+    let mut text = format!(
+        "{:<18} {:<9} {:>11} {:<9} {:<12} teacher checkpoint\n",
         "name", "dataset", "params", "logits", "cam"
     );
-    for s in &summaries {
-        println!(
-            "{:<18} {:<9} {:>11} {:<9} {:<12} {}",
+    for s in summaries {
+        text += &format!(
+            "{:<18} {:<9} {:>11} {:<9} {:<12} {}\n",
             s.info.name,
             s.info.dataset.as_str(),
             s.params,
@@ -264,5 +295,15 @@ pub fn print_registry(json: bool) -> Result<()> {
             s.info.teacher_checkpoint.unwrap_or("-"),
         );
     }
-    Ok(())
+    text
+}
+
+/// Writes to stdout; a closed pipe (`catkd models | head`) is not an error.
+fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

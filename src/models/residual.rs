@@ -75,13 +75,15 @@ impl ResidualBlock {
         for (i, layer) in self.branch.iter().enumerate() {
             out = layer.forward_t(&out, train);
             if i < last {
-                out = out.relu();
+                out = out.relu_();
             }
         }
+        // In place on the fresh BN output, like the reference's `out += residual`.
         match &self.shortcut {
-            Some(sc) => out + sc.forward_t(xs, train),
-            None => out + xs,
+            Some(sc) => out += sc.forward_t(xs, train),
+            None => out += xs,
         }
+        out
     }
 }
 
@@ -105,7 +107,8 @@ impl Stage {
         let blocks = (0..count)
             .map(|i| {
                 let s = if i == 0 { stride } else { 1 };
-                let block = ResidualBlock::new(&(&path / i), kind, *in_planes, planes, s, shortcut_name);
+                let block =
+                    ResidualBlock::new(&(&path / i), kind, *in_planes, planes, s, shortcut_name);
                 *in_planes = planes * kind.expansion();
                 block
             })

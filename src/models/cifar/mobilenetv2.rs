@@ -52,14 +52,13 @@ impl InvertedResidual {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let out = self.expand.forward_t(xs, train).relu();
-        let out = self.depthwise.forward_t(&out, train).relu();
-        let out = self.project.forward_t(&out, train);
+        let out = self.expand.forward_relu_t(xs, train);
+        let out = self.depthwise.forward_relu_t(&out, train);
+        let mut out = self.project.forward_t(&out, train);
         if self.residual {
-            out + xs
-        } else {
-            out
+            out += xs;
         }
+        out
     }
 }
 
@@ -116,7 +115,7 @@ fn pool(xs: &Tensor) -> Tensor {
 
 impl Model for CifarMobileNetV2 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
-        let mut out = self.conv1.forward_t(xs, train).relu();
+        let mut out = self.conv1.forward_relu_t(xs, train);
         let mut feats = vec![out.shallow_clone()];
         for (i, stage) in self.blocks.iter().enumerate() {
             for block in stage {
@@ -126,7 +125,7 @@ impl Model for CifarMobileNetV2 {
                 feats.push(out.shallow_clone());
             }
         }
-        let out = self.conv2.forward_t(&out, train).relu();
+        let out = self.conv2.forward_relu_t(&out, train);
         let head = self.head.forward(&out, pool);
         // The CAM is appended after the five features; the reference returns no pre-activations.
         feats.extend(head.cam);

@@ -54,7 +54,7 @@ impl CifarResNet {
 
 impl Model for CifarResNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
-        let f0 = self.stem.forward_t(xs, train).relu();
+        let f0 = self.stem.forward_relu_t(xs, train);
         let mut feats = vec![f0.shallow_clone()];
         let mut preact_feats = vec![f0.shallow_clone()];
         let mut out = f0;

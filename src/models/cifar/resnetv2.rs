@@ -47,7 +47,7 @@ impl CifarResNetV2 {
 
 impl Model for CifarResNetV2 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
-        let f0 = self.stem.forward_t(xs, train).relu();
+        let f0 = self.stem.forward_relu_t(xs, train);
         let mut feats = vec![f0.shallow_clone()];
         let mut preact_feats = vec![f0.shallow_clone()];
         let mut out = f0;

@@ -47,15 +47,16 @@ impl Bottleneck {
 
     /// Returns the block's pre-activation (its output is its ReLU).
     fn forward_preact(&self, xs: &Tensor, train: bool) -> Tensor {
-        let out = self.conv1.forward_t(xs, train).relu();
+        let out = self.conv1.forward_relu_t(xs, train);
         let out = channel_shuffle(&out, self.shuffle_groups);
-        let out = self.conv2.forward_t(&out, train).relu();
-        let out = self.conv3.forward_t(&out, train);
+        let out = self.conv2.forward_relu_t(&out, train);
+        let mut out = self.conv3.forward_t(&out, train);
         if self.stride == 2 {
             let res = xs.avg_pool2d([3, 3], [2, 2], [1, 1], false, true, None::<i64>);
             Tensor::cat(&[out, res], 1)
         } else {
-            out + xs
+            out += xs;
+            out
         }
     }
 }
@@ -78,7 +79,8 @@ impl ShuffleNetV1 {
                     .map(|i| {
                         // The first block of a stage concatenates its input, so it only
                         // produces the remaining channels.
-                        let (stride, cout) = if i == 0 { (2, out_planes - cin) } else { (1, out_planes) };
+                        let (stride, cout) =
+                            if i == 0 { (2, out_planes - cin) } else { (1, out_planes) };
                         let p = vs / format!("layer{}", k + 1) / i;
                         let block = Bottleneck::new(&p, cin, cout, stride, cfg.groups);
                         cin = out_planes;
@@ -100,7 +102,7 @@ impl ShuffleNetV1 {
 
 impl Model for ShuffleNetV1 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
-        let f0 = self.stem.forward_t(xs, train).relu();
+        let f0 = self.stem.forward_relu_t(xs, train);
         let mut feats = vec![f0.shallow_clone()];
         let mut preact_feats = vec![f0.shallow_clone()];
         let mut out = f0;

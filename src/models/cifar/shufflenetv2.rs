@@ -53,10 +53,10 @@ impl DownBlock {
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let left = self.left_dw.forward_t(xs, train);
-        let left = self.left_pw.forward_t(&left, train).relu();
-        let right = self.right_pw1.forward_t(xs, train).relu();
+        let left = self.left_pw.forward_relu_t(&left, train);
+        let right = self.right_pw1.forward_relu_t(xs, train);
         let right = self.right_dw.forward_t(&right, train);
-        let right = self.right_pw2.forward_t(&right, train).relu();
+        let right = self.right_pw2.forward_relu_t(&right, train);
         channel_shuffle(&Tensor::cat(&[left, right], 1), 2)
     }
 }
@@ -87,7 +87,7 @@ impl BasicBlock {
         let channels = xs.size()[1];
         let x1 = xs.narrow(1, 0, self.split);
         let x2 = xs.narrow(1, self.split, channels - self.split);
-        let out = self.conv1.forward_t(&x2, train).relu();
+        let out = self.conv1.forward_relu_t(&x2, train);
         let out = self.conv2.forward_t(&out, train);
         let pre = self.conv3.forward_t(&out, train);
         let out = channel_shuffle(&Tensor::cat(&[&x1, &pre.relu()], 1), 2);
@@ -135,7 +135,8 @@ impl ShuffleNetV2 {
                 let p = vs / format!("layer{}", k + 1);
                 let cout = cfg.out_channels[k];
                 let down = DownBlock::new(&(&p / 0), cin, cout);
-                let blocks = (1..=cfg.num_blocks[k]).map(|i| BasicBlock::new(&(&p / i), cout)).collect();
+                let blocks =
+                    (1..=cfg.num_blocks[k]).map(|i| BasicBlock::new(&(&p / i), cout)).collect();
                 cin = cout;
                 Stage { down, blocks }
             })
@@ -155,7 +156,7 @@ impl ShuffleNetV2 {
 
 impl Model for ShuffleNetV2 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
-        let f0 = self.stem.forward_t(xs, train).relu();
+        let f0 = self.stem.forward_relu_t(xs, train);
         let mut feats = vec![f0.shallow_clone()];
         let mut preact_feats = vec![f0.shallow_clone()];
         let mut out = f0;
@@ -165,7 +166,7 @@ impl Model for ShuffleNetV2 {
             preact_feats.push(pre);
             out = o;
         }
-        let out = self.conv2.forward_t(&out, train).relu();
+        let out = self.conv2.forward_relu_t(&out, train);
         let head = self.head.forward(&out, |t| avg_pool_flat(t, 4));
         // The CAM is appended after the four stage features.
         feats.extend(head.cam);

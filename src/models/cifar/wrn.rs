@@ -36,14 +36,15 @@ impl WideBlock {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let act = self.bn1.forward_t(xs, train).relu();
-        let out = self.bn2.forward_t(&self.conv1.forward(&act), train).relu();
-        let out = self.conv2.forward(&out);
+        let act = self.bn1.forward_t(xs, train).relu_();
+        let out = self.bn2.forward_t(&self.conv1.forward(&act), train).relu_();
+        let mut out = self.conv2.forward(&out);
         match &self.shortcut {
             // The reference's projection shortcut reads the activated input.
-            Some(sc) => sc.forward(&act) + out,
-            None => out + xs,
+            Some(sc) => out += sc.forward(&act),
+            None => out += xs,
         }
+        out
     }
 }
 
@@ -67,7 +68,8 @@ impl WideResNet {
                 let stride = if g == 0 { 1 } else { 2 };
                 (0..n)
                     .map(|i| {
-                        let (cin, s) = if i == 0 { (channels[g], stride) } else { (channels[g + 1], 1) };
+                        let (cin, s) =
+                            if i == 0 { (channels[g], stride) } else { (channels[g + 1], 1) };
                         WideBlock::new(&(&path / i), cin, channels[g + 1], s)
                     })
                     .collect()
@@ -99,7 +101,7 @@ impl Model for WideResNet {
         let f1 = self.run_group(0, &f0, train);
         let f2 = self.run_group(1, &f1, train);
         let f3 = self.run_group(2, &f2, train);
-        let act = self.bn1.forward_t(&f3, train).relu();
+        let act = self.bn1.forward_t(&f3, train).relu_();
         // The plain head pools adaptively, the CAM head with a fixed 8x8 window (reference).
         let pool: fn(&Tensor) -> Tensor = match self.head {
             Head::Fc(_) => global_avg_pool,

@@ -49,7 +49,7 @@ impl SeparableBlock {
 
     /// The block's output before its final ReLU.
     fn forward_preact(&self, xs: &Tensor, train: bool) -> Tensor {
-        let out = self.depthwise.forward_t(xs, train).relu();
+        let out = self.depthwise.forward_relu_t(xs, train);
         self.pointwise.forward_t(&out, train)
     }
 }
@@ -69,7 +69,9 @@ impl MobileNetV1 {
         let blocks = BLOCKS
             .iter()
             .enumerate()
-            .map(|(i, &(cin, cout, stride))| SeparableBlock::new(&(&model / (i + 1)), cin, cout, stride))
+            .map(|(i, &(cin, cout, stride))| {
+                SeparableBlock::new(&(&model / (i + 1)), cin, cout, stride)
+            })
             .collect();
         let spec = HeadSpec {
             kind: head,
@@ -89,7 +91,7 @@ fn pool(xs: &Tensor) -> Tensor {
 
 impl Model for MobileNetV1 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
-        let mut out = self.stem.forward_t(xs, train).relu();
+        let mut out = self.stem.forward_relu_t(xs, train);
         let mut preact_feats = Vec::with_capacity(FEATURE_BLOCKS.len());
         let mut feats = Vec::with_capacity(FEATURE_BLOCKS.len());
         for (i, block) in self.blocks.iter().enumerate() {

@@ -55,8 +55,10 @@ fn pool(xs: &Tensor) -> Tensor {
 
 impl Model for ImagenetResNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
-        let stem = self.stem.forward_t(xs, train);
-        let mut out = stem.relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        // The reference's in-place `nn.ReLU` also rewrites its saved `stem`, so its first
+        // "pre-activation" feature is in fact activated; kept for identical features.
+        let stem = self.stem.forward_relu_t(xs, train);
+        let mut out = stem.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         let mut preact_feats = vec![stem];
         for stage in &self.stages {
             out = stage.forward_pre_relu(&out, train);
