@@ -233,11 +233,16 @@ impl Trainer {
             let value = total.double_value(&[]);
             if !value.is_finite() {
                 bar.abandon();
+                let latest = self.out_dir.join("latest.safetensors");
+                let kept = if latest.exists() {
+                    format!("the last good checkpoint ({}) is kept", latest.display())
+                } else {
+                    "no checkpoint had been written yet".to_string()
+                };
                 bail!(
-                    "the loss became {value} at epoch {epoch}, iteration {}; training stopped and the last good checkpoint \
-                     ({}) is kept; lower SOLVER.LR or check the data",
-                    iteration + 1,
-                    self.out_dir.join("latest.safetensors").display()
+                    "the loss became {value} at epoch {epoch}, iteration {}; training stopped and {kept}; \
+                     lower SOLVER.LR (or the loss weights) or check the data and the teacher",
+                    iteration + 1
                 );
             }
             self.optimizer.zero_grad();
