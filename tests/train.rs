@@ -196,12 +196,33 @@ fn resume_is_exact() {
 fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let out = train(dir.path(), &f.data, "nan", &["DISTILLER.STUDENT", "resnet8", "SOLVER.LR", "1e12", "SOLVER.EPOCHS", "3"]);
-    assert!(!out.status.success());
+    // One good epoch, then the same run resumed with a learning rate that blows up.
+    let cfg = write_cfg(dir.path(), "nan", &f.data);
+    let base = std::fs::read_to_string(&cfg).unwrap() + "DISTILLER:\n  STUDENT: \"resnet8\"\n";
+    std::fs::write(&cfg, base.replace("EPOCHS: 3", "EPOCHS: 1")).unwrap();
+    let run = |resume: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_train"));
+        c.arg("--cfg").arg(&cfg);
+        if resume {
+            c.arg("--resume");
+        }
+        c.output().unwrap()
+    };
+    assert_success(&run(false));
+    let latest = dir.path().join("out/test/nan/latest.safetensors");
+    let before = std::fs::read(&latest).unwrap();
+    std::fs::write(&cfg, base.replace("LR: 0.05", "LR: 1.0e12")).unwrap();
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
-    assert!(line.contains("the loss became") && line.contains("epoch") && line.contains("iteration"), "{stderr}");
+    assert!(line.contains("the loss became") && line.contains("epoch 2, iteration"), "{stderr}");
+    assert!(line.contains("latest.safetensors) is kept"), "{line}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // The checkpoint of epoch 1 is untouched and still loads.
+    assert_eq!(std::fs::read(&latest).unwrap(), before);
+    let state = catkd::checkpoint::load_training_state(&latest).unwrap();
+    assert_eq!(state.meta.epoch, 1);
 }
 
 #[test]
