@@ -249,6 +249,12 @@ fn eval_reads_our_checkpoint_and_reference_format_ones() {
             .unwrap();
         assert_success(&out);
         let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+        // The documented field order: model, top1, top5, loss, num_images.
+        let order: Vec<usize> = ["\"model\":", "\"top1\":", "\"top5\":", "\"loss\":", "\"num_images\":"]
+            .iter()
+            .map(|k| line.find(k).unwrap_or_else(|| panic!("{k} missing from {line}")))
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{line}");
         serde_json::from_str::<serde_json::Value>(&line).unwrap()
     };
     let ours = eval("resnet20", &f.teacher);

@@ -59,10 +59,17 @@ pub fn run_cli(args: &EvalArgs) -> Result<()> {
     let loader = crate::data::test_loader(kind, &args.data_dir, args.batch_size as usize, 2, device)?;
     let r = evaluate(model.as_ref(), loader.as_ref())?;
     if args.json {
-        let line = serde_json::json!({
-            "model": info.name, "top1": r.top1, "top5": r.top5, "loss": r.loss, "num_images": r.num_images,
-        });
-        println!("{line}");
+        // Field order as documented: model, top1, top5, loss, num_images.
+        #[derive(Serialize)]
+        struct Line<'a> {
+            model: &'a str,
+            top1: f64,
+            top5: f64,
+            loss: f64,
+            num_images: usize,
+        }
+        let line = Line { model: info.name, top1: r.top1, top5: r.top5, loss: r.loss, num_images: r.num_images };
+        println!("{}", serde_json::to_string(&line)?);
     } else {
         println!(
             "{}: top-1 {:.2}%  top-5 {:.2}%  loss {:.4}  on {} {} test images ({})",

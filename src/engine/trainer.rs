@@ -282,8 +282,9 @@ impl Trainer {
         }
         self.log.epoch(&record)?;
         tracing::info!(
-            "epoch {epoch}/{}: lr {lr} train loss {:.4} top-1 {:.2} | test top-1 {:.2} top-5 {:.2} loss {:.4} | best {:.2} | {:.0} img/s, {:.1} s",
+            "epoch {epoch}/{}: lr {} train loss {:.4} top-1 {:.2} | test top-1 {:.2} top-5 {:.2} loss {:.4} | best {:.2} | {:.0} img/s, {:.1} s",
             self.cfg.SOLVER.EPOCHS,
+            short_float(lr),
             record.train_loss,
             record.train_acc,
             record.test_acc,
@@ -330,6 +331,12 @@ impl Trainer {
         }
         Ok(())
     }
+}
+
+/// A learning rate without float noise (0.005, not 0.005000000000000001).
+fn short_float(x: f64) -> String {
+    let s = format!("{x:.10}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn clone_meta(m: &CheckpointMeta) -> CheckpointMeta {
