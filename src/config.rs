@@ -226,7 +226,7 @@ impl Config {
     /// Range and consistency checks that types alone cannot express.
     pub fn validate(&self) -> Result<()> {
         let s = &self.SOLVER;
-        if !(s.LR > 0.0) || !s.LR.is_finite() {
+        if s.LR.is_nan() || s.LR <= 0.0 || s.LR.is_infinite() {
             bail!("SOLVER.LR must be a positive number, found {}", s.LR);
         }
         if s.BATCH_SIZE < 1 {
@@ -244,7 +244,7 @@ impl Config {
         if s.WEIGHT_DECAY < 0.0 {
             bail!("SOLVER.WEIGHT_DECAY must not be negative, found {}", s.WEIGHT_DECAY);
         }
-        if !(s.LR_DECAY_RATE > 0.0) {
+        if s.LR_DECAY_RATE.is_nan() || s.LR_DECAY_RATE <= 0.0 {
             bail!("SOLVER.LR_DECAY_RATE must be positive, found {}", s.LR_DECAY_RATE);
         }
         if let Some(w) = s.LR_DECAY_STAGES.windows(2).find(|w| w[1] <= w[0]) {
@@ -273,7 +273,7 @@ impl Config {
             bail!("DATASET.NUM_WORKERS must not be negative, found {}", self.DATASET.NUM_WORKERS);
         }
         let d = &self.DATASET;
-        if !(d.RESERVED_RATE > 0.0 && d.RESERVED_RATE <= 1.0) {
+        if d.RESERVED_RATE.is_nan() || d.RESERVED_RATE <= 0.0 || d.RESERVED_RATE > 1.0 {
             bail!("DATASET.RESERVED_RATE must be in (0, 1], found {}", d.RESERVED_RATE);
         }
         if d.RESERVED_CLASS_NUM < 1 || d.RESERVED_CLASS_NUM > classes {
@@ -292,7 +292,7 @@ impl Config {
                 c.Strategy
             );
         }
-        if !(self.KD.TEMPERATURE > 0.0) {
+        if self.KD.TEMPERATURE.is_nan() || self.KD.TEMPERATURE <= 0.0 {
             bail!("KD.TEMPERATURE must be positive, found {}", self.KD.TEMPERATURE);
         }
         let t = self.DISTILLER.TYPE.as_str();

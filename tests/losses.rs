@@ -35,7 +35,7 @@ fn case_loss(cfg: &serde_json::Value) -> CatLoss {
         resolution: cfg["res"].as_i64().unwrap(),
         normalize: cfg.get("norm").and_then(|v| v.as_bool()).unwrap_or(true),
         binarize: get_bool("bin"),
-        partial: get_bool("partial").then(|| if strategy == 0 { PartialCams::Top(nums) } else { PartialCams::Low(nums) }),
+        partial: get_bool("partial").then_some(if strategy == 0 { PartialCams::Top(nums) } else { PartialCams::Low(nums) }),
         ce_weight: (!get_bool("only")).then(|| cfg.get("ce").and_then(|v| v.as_f64()).unwrap_or(1.0)),
     }
 }

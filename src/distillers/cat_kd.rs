@@ -45,12 +45,10 @@ impl CatLoss {
             resolution: c.LOSS.CAM_RESOLUTION,
             normalize: c.IF_NORMALIZE,
             binarize: c.IF_BINARIZE,
-            partial: c.IF_OnlyTransferPartialCAMs.then(|| {
-                if c.Strategy == 0 {
-                    PartialCams::Top(c.CAMs_Nums)
-                } else {
-                    PartialCams::Low(c.CAMs_Nums)
-                }
+            partial: c.IF_OnlyTransferPartialCAMs.then_some(if c.Strategy == 0 {
+                PartialCams::Top(c.CAMs_Nums)
+            } else {
+                PartialCams::Low(c.CAMs_Nums)
             }),
             ce_weight: (!c.onlyCAT).then_some(c.LOSS.CE_WEIGHT),
         }
