@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use catkd::checkpoint::{self, CheckpointMeta};
 use catkd::config::Config;
 use catkd::distillers;
 use catkd::engine::optim::Sgd;
@@ -32,6 +33,13 @@ fn main() -> anyhow::Result<()> {
     let mut teacher_vs = nn::VarStore::new(Device::Cpu);
     let teacher = models::build("resnet32x4_test", kind, &teacher_vs.root())?;
     teacher_vs.freeze();
+    // Hand PyTorch the same initial weights (reference state-dict names).
+    let weights = tempfile_dir()?;
+    let meta = |m: &str| CheckpointMeta { epoch: 0, best_acc: 0.0, model: m.into(), config_hash: String::new() };
+    let teacher_file = weights.join("teacher.safetensors");
+    let student_file = weights.join("student.safetensors");
+    checkpoint::save_student(&teacher_file, &teacher_vs, &meta("resnet32x4_test"), 0)?;
+    checkpoint::save_student(&student_file, &student_vs, &meta("resnet8x4_test"), 0)?;
     let distiller = distillers::build(&cfg, student, Some(teacher))?;
     let mut opt = Sgd::new(&student_vs, 0.9, 5e-4);
     let images = Tensor::randn([batch, 3, 32, 32], (Kind::Float, Device::Cpu));
@@ -57,7 +65,16 @@ fn main() -> anyhow::Result<()> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     if python.exists() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/train_step_pytorch.py");
-        let out = Command::new(&python).arg(script).arg(steps.to_string()).arg(batch.to_string()).output()?;
+        let out = Command::new(&python)
+            .arg(script)
+            .arg(steps.to_string())
+            .arg(batch.to_string())
+            .arg(&teacher_file)
+            .arg(&student_file)
+            .output()?;
+        if !out.status.success() {
+            println!("pytorch: failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default());
+        }
         let text = String::from_utf8_lossy(&out.stdout);
         print!("{text}");
         if let Some(theirs) = text.split("images_per_second=").nth(1).and_then(|s| s.trim().parse::<f64>().ok()) {
@@ -67,4 +84,11 @@ fn main() -> anyhow::Result<()> {
         println!("pytorch: skipped (no .venv/bin/python; run `make setup`)");
     }
     Ok(())
+}
+
+/// A fresh folder for the weight files handed to PyTorch.
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("catkd-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

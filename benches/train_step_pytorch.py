@@ -5,7 +5,9 @@ SGD(momentum 0.9, weight decay 5e-4), batch 64 of 32x32 images, on the CPU. The 
 compact re-statements of the reference's CIFAR ResNet with its CAM head (same layers, same
 compute). Prints one line: `pytorch images_per_second=<float>`.
 
-Usage: python benches/train_step_pytorch.py [steps] [batch]
+Usage: python benches/train_step_pytorch.py [steps] [batch] [teacher.safetensors student.safetensors]
+(the two files, written by benches/train_step.rs, hold the initial weights under the reference's
+state-dict names, so both sides start from identical networks)
 """
 import sys
 import time
@@ -40,20 +42,20 @@ class CifarResNetCam(nn.Module):
         super().__init__()
         n = (depth - 2) // 6
         widths = [32, 64, 128, 256]
+        self.conv_test = nn.Conv2d(widths[-1], classes, 1, bias=False)
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
-        layers, cin = [], widths[0]
+        cin = widths[0]
         for i, w in enumerate(widths[1:]):
             stride = 1 if i == 0 else 2
             blocks = [Block(cin, w, stride)] + [Block(w, w, 1) for _ in range(n - 1)]
-            layers.append(nn.Sequential(*blocks))
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
             cin = w
-        self.layers = nn.Sequential(*layers)
-        self.conv_test = nn.Conv2d(widths[-1], classes, 1, bias=False)
 
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
-        cam = self.conv_test(self.layers(x))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        cam = self.conv_test(x)
         return cam.mean(dim=(2, 3)), cam
 
 
@@ -70,6 +72,12 @@ def main():
     batch = int(sys.argv[2]) if len(sys.argv) > 2 else 64
     torch.manual_seed(0)
     teacher, student = CifarResNetCam(32).eval(), CifarResNetCam(8).train()
+    # Start from exactly the weights the Rust side used (same state-dict names), when given.
+    if len(sys.argv) > 4:
+        from safetensors.torch import load_file
+
+        teacher.load_state_dict(load_file(sys.argv[3]), strict=True)
+        student.load_state_dict(load_file(sys.argv[4]), strict=True)
     opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     images = torch.randn(batch, 3, 32, 32)
     labels = torch.randint(0, 100, (batch,))
