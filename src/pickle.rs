@@ -121,13 +121,19 @@ impl Value {
 pub fn load(data: &[u8]) -> Result<(Value, usize)> {
     let mut m = Machine { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() };
     let v = m.run()?;
-    Ok((freeze(&v, 0)?, m.pos))
+    let used = m.pos;
+    // Drop the machine's references first, so that freezing can move byte strings (a CIFAR
+    // array is 150 MB) instead of copying them.
+    drop(m);
+    Ok((freeze(v, 0)?, used))
 }
 
 /// Working values: containers are shared so that later SETITEMS reach memoised copies.
 #[derive(Debug, Clone)]
 enum Node {
     Leaf(Value),
+    /// Byte strings, shared so that the memo and the stack never copy them.
+    Blob(Rc<Vec<u8>>),
     List(Rc<RefCell<Vec<Node>>>),
     Tuple(Rc<Vec<Node>>),
     Dict(Rc<RefCell<Vec<(Node, Node)>>>),
@@ -145,31 +151,56 @@ struct Obj {
 
 const MAX_DEPTH: usize = 1000;
 
-fn freeze(n: &Node, depth: usize) -> Result<Value> {
+/// Take an `Rc`'s value when this is the last reference, else copy it.
+fn take<T: Clone>(rc: Rc<T>) -> T {
+    Rc::try_unwrap(rc).unwrap_or_else(|rc| (*rc).clone())
+}
+
+fn take_cell<T: Clone>(rc: Rc<RefCell<T>>) -> T {
+    match Rc::try_unwrap(rc) {
+        Ok(cell) => cell.into_inner(),
+        Err(rc) => rc.borrow().clone(),
+    }
+}
+
+fn freeze_all(nodes: Vec<Node>, depth: usize) -> Result<Vec<Value>> {
+    nodes.into_iter().map(|x| freeze(x, depth)).collect()
+}
+
+fn freeze_pairs(pairs: Vec<(Node, Node)>, depth: usize) -> Result<Vec<(Value, Value)>> {
+    pairs.into_iter().map(|(k, v)| Ok((freeze(k, depth)?, freeze(v, depth)?))).collect()
+}
+
+fn freeze(n: Node, depth: usize) -> Result<Value> {
     if depth > MAX_DEPTH {
         bail!("pickle nests deeper than {MAX_DEPTH} levels (or refers to itself); not a supported file");
     }
     let d = depth + 1;
     Ok(match n {
-        Node::Leaf(v) => v.clone(),
-        Node::List(l) => Value::List(l.borrow().iter().map(|x| freeze(x, d)).collect::<Result<_>>()?),
-        Node::Tuple(t) => Value::Tuple(t.iter().map(|x| freeze(x, d)).collect::<Result<_>>()?),
-        Node::Dict(m) => Value::Dict(
-            m.borrow().iter().map(|(k, v)| Ok((freeze(k, d)?, freeze(v, d)?))).collect::<Result<_>>()?,
-        ),
+        Node::Leaf(v) => v,
+        Node::Blob(b) => Value::Bytes(take(b)),
+        Node::List(l) => Value::List(freeze_all(take_cell(l), d)?),
+        Node::Tuple(t) => Value::Tuple(freeze_all(take(t), d)?),
+        Node::Dict(m) => Value::Dict(freeze_pairs(take_cell(m), d)?),
         Node::Object(o) => {
-            let o = o.borrow();
+            let o = match Rc::try_unwrap(o) {
+                Ok(cell) => cell.into_inner(),
+                Err(rc) => {
+                    let o = rc.borrow();
+                    Obj { class: o.class.clone(), args: o.args.clone(), state: o.state.clone(), items: o.items.clone() }
+                }
+            };
             Value::Object {
-                class: Box::new(freeze(&o.class, d)?),
-                args: o.args.iter().map(|x| freeze(x, d)).collect::<Result<_>>()?,
-                state: match &o.state {
+                class: Box::new(freeze(o.class, d)?),
+                args: freeze_all(o.args, d)?,
+                state: match o.state {
                     Some(s) => Some(Box::new(freeze(s, d)?)),
                     None => None,
                 },
-                items: o.items.iter().map(|(k, v)| Ok((freeze(k, d)?, freeze(v, d)?))).collect::<Result<_>>()?,
+                items: freeze_pairs(o.items, d)?,
             }
         }
-        Node::Pid(p) => Value::PersistentId(Box::new(freeze(p, d)?)),
+        Node::Pid(p) => Value::PersistentId(Box::new(freeze(take(p), d)?)),
     })
 }
 
@@ -249,7 +280,11 @@ impl<'a> Machine<'a> {
     }
 
     fn push(&mut self, v: Value) {
-        self.stack.push(Node::Leaf(v));
+        let node = match v {
+            Value::Bytes(b) => Node::Blob(Rc::new(b)),
+            other => Node::Leaf(other),
+        };
+        self.stack.push(node);
     }
 
     fn memo_get(&mut self, idx: u64) -> Result<()> {
@@ -317,8 +352,8 @@ impl<'a> Machine<'a> {
                     return Ok(Node::List(Rc::new(RefCell::new(items))));
                 }
                 if name == "bytearray" || name == "bytes" {
-                    if let Some(Node::Leaf(Value::Bytes(b))) = args.first() {
-                        return Ok(Node::Leaf(Value::Bytes(b.clone())));
+                    if let Some(Node::Blob(b)) = args.first() {
+                        return Ok(Node::Blob(Rc::clone(b)));
                     }
                 }
             }
@@ -327,7 +362,7 @@ impl<'a> Machine<'a> {
                 if let Some(Node::Leaf(Value::Str(s))) = args.first() {
                     let bytes: Option<Vec<u8>> = s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
                     if let Some(b) = bytes {
-                        return Ok(Node::Leaf(Value::Bytes(b)));
+                        return Ok(Node::Blob(Rc::new(b)));
                     }
                 }
             }
