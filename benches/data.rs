@@ -34,8 +34,13 @@ fn main() {
         let (n, s) = time_epoch(&train, seed);
         rates.push(n as f64 / s);
     }
-    println!("cifar100 train (crop+flip+normalise, batch 64): {:.0} images/s (epochs: {:?})", median(&mut rates), rates.iter().map(|r| r.round()).collect::<Vec<_>>());
-    let test = InMemorySource::new(&images[..10_000 * 3072], &labels[..10_000], 64, false, 100, Device::Cpu).expect("source");
+    println!(
+        "cifar100 train (crop+flip+normalise, batch 64): {:.0} images/s (epochs: {:?})",
+        median(&mut rates),
+        rates.iter().map(|r| r.round()).collect::<Vec<_>>()
+    );
+    let test =
+        InMemorySource::new(&images[..10_000 * 3072], &labels[..10_000], 64, false, 100, Device::Cpu).expect("source");
     let (n, s) = time_epoch(&test, 0);
     println!("cifar100 test (normalise, batch 64): {:.0} images/s", n as f64 / s);
 
@@ -45,14 +50,23 @@ fn main() {
     for i in 0..count {
         let class = dir.path().join(format!("c{}", i % 4));
         std::fs::create_dir_all(&class).expect("mkdir");
-        let img = RgbImage::from_fn(500, 375, |x, y| Rgb([(x + i) as u8, (y * 3) as u8, ((x ^ y) + i) as u8]));
-        img.save_with_format(class.join(format!("{i}.jpg")), ImageFormat::Jpeg).expect("jpeg");
+        let img = RgbImage::from_fn(500, 375, |x, y| {
+            Rgb([(x + i) as u8, (y * 3) as u8, ((x ^ y) + i) as u8])
+        });
+        img.save_with_format(class.join(format!("{i}.jpg")), ImageFormat::Jpeg)
+            .expect("jpeg");
     }
-    for (train, name) in [(true, "train (RandomResizedCrop+flip)"), (false, "val (resize 256 + centre crop)")] {
+    for (train, name) in [
+        (true, "train (RandomResizedCrop+flip)"),
+        (false, "val (resize 256 + centre crop)"),
+    ] {
         let src = ImageFolderSource::open(dir.path(), train, 32, 2, Device::Cpu).expect("imagenet");
         let _ = time_epoch(&src, 0);
         let (n, s) = time_epoch(&src, 1);
-        println!("imagenet {name}, 2 workers, 500x375 JPEGs: {:.0} images/s", n as f64 / s);
+        println!(
+            "imagenet {name}, 2 workers, 500x375 JPEGs: {:.0} images/s",
+            n as f64 / s
+        );
     }
 }
 

@@ -36,7 +36,10 @@ fn images_per_second(mut step: impl FnMut()) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     tch::manual_seed(0);
-    println!("catkd (tch/libtorch) CPU, batch {BATCH}, {} threads", tch::get_num_threads());
+    println!(
+        "catkd (tch/libtorch) CPU, batch {BATCH}, {} threads",
+        tch::get_num_threads()
+    );
     println!("{:<12} {:>14} {:>18}", "model", "forward img/s", "fwd+bwd img/s");
     for name in MODELS {
         let vs = nn::VarStore::new(Device::Cpu);

@@ -35,7 +35,12 @@ fn main() -> anyhow::Result<()> {
     teacher_vs.freeze();
     // Hand PyTorch the same initial weights (reference state-dict names).
     let weights = tempfile_dir()?;
-    let meta = |m: &str| CheckpointMeta { epoch: 0, best_acc: 0.0, model: m.into(), config_hash: String::new() };
+    let meta = |m: &str| CheckpointMeta {
+        epoch: 0,
+        best_acc: 0.0,
+        model: m.into(),
+        config_hash: String::new(),
+    };
     let teacher_file = weights.join("teacher.safetensors");
     let student_file = weights.join("student.safetensors");
     checkpoint::save_student(&teacher_file, &teacher_vs, &meta("resnet32x4_test"), 0)?;
@@ -60,7 +65,10 @@ fn main() -> anyhow::Result<()> {
         step()?;
     }
     let ours = steps as f64 * batch as f64 / start.elapsed().as_secs_f64();
-    println!("CAT-KD resnet32x4 -> resnet8x4, batch {batch}, CPU ({} threads), {steps} timed steps", tch::get_num_threads());
+    println!(
+        "CAT-KD resnet32x4 -> resnet8x4, batch {batch}, CPU ({} threads), {steps} timed steps",
+        tch::get_num_threads()
+    );
     println!("catkd   images_per_second={ours:.1}");
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     if python.exists() {
@@ -73,11 +81,18 @@ fn main() -> anyhow::Result<()> {
             .arg(&student_file)
             .output()?;
         if !out.status.success() {
-            println!("pytorch: failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default());
+            println!(
+                "pytorch: failed: {}",
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
+            );
         }
         let text = String::from_utf8_lossy(&out.stdout);
         print!("{text}");
-        if let Some(theirs) = text.split("images_per_second=").nth(1).and_then(|s| s.trim().parse::<f64>().ok()) {
+        if let Some(theirs) = text
+            .split("images_per_second=")
+            .nth(1)
+            .and_then(|s| s.trim().parse::<f64>().ok())
+        {
             println!("speed-up: {:.2}x", ours / theirs);
         }
     } else {

@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "catkd", version, about = "Knowledge distillation with Class Attention Transfer (CAT-KD) on libtorch")]
+#[command(
+    name = "catkd",
+    version,
+    about = "Knowledge distillation with Class Attention Transfer (CAT-KD) on libtorch"
+)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

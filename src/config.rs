@@ -17,8 +17,7 @@ const DEFAULTS_YAML: &str = include_str!("config_defaults.yaml");
 pub const KNOWN_DISTILLERS: [&str; 3] = ["NONE", "KD", "CAT_KD"];
 /// Distillers the reference registers that catkd does not implement (yet).
 const REFERENCE_ONLY_DISTILLERS: [&str; 13] = [
-    "AT", "CRD", "DKD", "FITNET", "KDSVD", "NST", "OFD", "PKT", "REVIEWKD", "RKD", "SP", "VID",
-    "transfer",
+    "AT", "CRD", "DKD", "FITNET", "KDSVD", "NST", "OFD", "PKT", "REVIEWKD", "RKD", "SP", "VID", "transfer",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -177,9 +176,8 @@ impl Config {
 
     /// Load a preset file and apply `KEY VALUE` overrides, yacs style.
     pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!("cannot read config file {}: {e}; check the --cfg path", path.display())
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}; check the --cfg path", path.display()))?;
         let file_tree: Value = serde_yaml::from_str(&text).map_err(|e| {
             let place = e
                 .location()
@@ -190,8 +188,9 @@ impl Config {
         let mut tree = default_tree();
         match file_tree {
             Value::Null => {} // an empty file means "all defaults"
-            Value::Mapping(_) => merge(&mut tree, file_tree, "")
-                .with_context(|| format!("in config file {}", path.display()))?,
+            Value::Mapping(_) => {
+                merge(&mut tree, file_tree, "").with_context(|| format!("in config file {}", path.display()))?
+            }
             other => bail!(
                 "config file {} must hold a mapping of keys (like `SOLVER: ...`), found {}",
                 path.display(),
@@ -217,10 +216,13 @@ impl Config {
 
     fn from_tree(mut tree: Value, pairs: &[(String, String)]) -> Result<LoadedConfig> {
         normalise_distiller_name(&mut tree);
-        let config: Config = serde_yaml::from_value(tree)
-            .map_err(|e| anyhow::anyhow!("configuration does not fit the schema: {e}"))?;
+        let config: Config =
+            serde_yaml::from_value(tree).map_err(|e| anyhow::anyhow!("configuration does not fit the schema: {e}"))?;
         config.validate()?;
-        Ok(LoadedConfig { config, overrides: pairs.to_vec() })
+        Ok(LoadedConfig {
+            config,
+            overrides: pairs.to_vec(),
+        })
     }
 
     /// Range and consistency checks that types alone cannot express.
@@ -233,7 +235,10 @@ impl Config {
             bail!("SOLVER.BATCH_SIZE must be at least 1, found {}", s.BATCH_SIZE);
         }
         if self.DATASET.TEST.BATCH_SIZE < 1 {
-            bail!("DATASET.TEST.BATCH_SIZE must be at least 1, found {}", self.DATASET.TEST.BATCH_SIZE);
+            bail!(
+                "DATASET.TEST.BATCH_SIZE must be at least 1, found {}",
+                self.DATASET.TEST.BATCH_SIZE
+            );
         }
         if s.EPOCHS < 1 {
             bail!("SOLVER.EPOCHS must be at least 1, found {}", s.EPOCHS);
@@ -256,13 +261,22 @@ impl Config {
             );
         }
         if s.TYPE != "SGD" {
-            bail!("SOLVER.TYPE {:?} is not supported; the reference and catkd only know \"SGD\"", s.TYPE);
+            bail!(
+                "SOLVER.TYPE {:?} is not supported; the reference and catkd only know \"SGD\"",
+                s.TYPE
+            );
         }
         if s.TRAINER != "base" {
-            bail!("SOLVER.TRAINER {:?} is not supported; catkd implements the reference's \"base\" trainer", s.TRAINER);
+            bail!(
+                "SOLVER.TRAINER {:?} is not supported; catkd implements the reference's \"base\" trainer",
+                s.TRAINER
+            );
         }
         if self.LOG.SAVE_CHECKPOINT_FREQ < 1 {
-            bail!("LOG.SAVE_CHECKPOINT_FREQ must be at least 1, found {}", self.LOG.SAVE_CHECKPOINT_FREQ);
+            bail!(
+                "LOG.SAVE_CHECKPOINT_FREQ must be at least 1, found {}",
+                self.LOG.SAVE_CHECKPOINT_FREQ
+            );
         }
         let classes = match self.DATASET.TYPE.as_str() {
             "cifar100" => 100,
@@ -270,21 +284,33 @@ impl Config {
             other => bail!("DATASET.TYPE {other:?} is not supported; use \"cifar100\" or \"imagenet\""),
         };
         if self.DATASET.NUM_WORKERS < 0 {
-            bail!("DATASET.NUM_WORKERS must not be negative, found {}", self.DATASET.NUM_WORKERS);
+            bail!(
+                "DATASET.NUM_WORKERS must not be negative, found {}",
+                self.DATASET.NUM_WORKERS
+            );
         }
         let d = &self.DATASET;
         if d.RESERVED_RATE.is_nan() || d.RESERVED_RATE <= 0.0 || d.RESERVED_RATE > 1.0 {
             bail!("DATASET.RESERVED_RATE must be in (0, 1], found {}", d.RESERVED_RATE);
         }
         if d.RESERVED_CLASS_NUM < 1 || d.RESERVED_CLASS_NUM > classes {
-            bail!("DATASET.RESERVED_CLASS_NUM must be in 1..={classes}, found {}", d.RESERVED_CLASS_NUM);
+            bail!(
+                "DATASET.RESERVED_CLASS_NUM must be in 1..={classes}, found {}",
+                d.RESERVED_CLASS_NUM
+            );
         }
         let c = &self.CAT_KD;
         if c.LOSS.CAM_RESOLUTION < 1 {
-            bail!("CAT_KD.LOSS.CAM_RESOLUTION must be at least 1, found {}", c.LOSS.CAM_RESOLUTION);
+            bail!(
+                "CAT_KD.LOSS.CAM_RESOLUTION must be at least 1, found {}",
+                c.LOSS.CAM_RESOLUTION
+            );
         }
         if c.CAMs_Nums < 1 || c.CAMs_Nums > classes {
-            bail!("CAT_KD.CAMs_Nums must be in 1..={classes} (the number of classes), found {}", c.CAMs_Nums);
+            bail!(
+                "CAT_KD.CAMs_Nums must be in 1..={classes} (the number of classes), found {}",
+                c.CAMs_Nums
+            );
         }
         if c.Strategy != 0 && c.Strategy != 1 {
             bail!(
@@ -306,7 +332,10 @@ impl Config {
             let hint = closest(t, KNOWN_DISTILLERS.iter().copied())
                 .map(|c| format!(" (did you mean {c}?)"))
                 .unwrap_or_default();
-            bail!("unknown DISTILLER.TYPE {t:?}{hint}; known: {} (CAT-KD is read as CAT_KD)", KNOWN_DISTILLERS.join(", "));
+            bail!(
+                "unknown DISTILLER.TYPE {t:?}{hint}; known: {} (CAT-KD is read as CAT_KD)",
+                KNOWN_DISTILLERS.join(", ")
+            );
         }
         Ok(())
     }
@@ -337,7 +366,11 @@ impl LoadedConfig {
     /// value would create sub-folders, so it becomes `_`.
     pub fn experiment_name(&self) -> String {
         let e = &self.config.EXPERIMENT;
-        let mut name = if e.NAME.is_empty() { e.TAG.clone() } else { e.NAME.clone() };
+        let mut name = if e.NAME.is_empty() {
+            e.TAG.clone()
+        } else {
+            e.NAME.clone()
+        };
         let extra: Vec<String> = self.overrides.iter().map(|(k, v)| format!("{k}:{v}")).collect();
         name.push_str(&extra.join(","));
         name.replace('/', "_")
@@ -375,15 +408,25 @@ fn join(prefix: &str, key: &str) -> String {
 /// Merge `src` into `dst` (both mappings), checking keys and types against `dst`.
 fn merge(dst: &mut Value, src: Value, prefix: &str) -> Result<()> {
     let Value::Mapping(src_map) = src else {
-        bail!("{} must be a mapping of keys, found {}", if prefix.is_empty() { "the config" } else { prefix }, describe(&src));
+        bail!(
+            "{} must be a mapping of keys, found {}",
+            if prefix.is_empty() { "the config" } else { prefix },
+            describe(&src)
+        );
     };
     for (k, v) in src_map {
         let key = match &k {
             Value::String(s) => s.clone(),
-            other => bail!("config keys must be text; found {} under {}", describe(other), if prefix.is_empty() { "the top level" } else { prefix }),
+            other => bail!(
+                "config keys must be text; found {} under {}",
+                describe(other),
+                if prefix.is_empty() { "the top level" } else { prefix }
+            ),
         };
         let path = join(prefix, &key);
-        let Value::Mapping(dst_map) = dst else { unreachable!("merge is only called on mappings") };
+        let Value::Mapping(dst_map) = dst else {
+            unreachable!("merge is only called on mappings")
+        };
         let Some(slot) = dst_map.get_mut(&k) else {
             bail!("{}", unknown_key_message(&path, &key, dst_map));
         };
@@ -461,7 +504,10 @@ fn describe(v: &Value) -> String {
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Number(n) => format!("the number {n}"),
         Value::String(s) => format!("the string {s:?}"),
-        Value::Sequence(_) => format!("the list {}", serde_yaml::to_string(v).unwrap_or_default().trim().replace('\n', " ")),
+        Value::Sequence(_) => format!(
+            "the list {}",
+            serde_yaml::to_string(v).unwrap_or_default().trim().replace('\n', " ")
+        ),
         Value::Mapping(_) => "a section".to_string(),
         Value::Tagged(t) => format!("a value tagged {}", t.tag),
     }
@@ -520,9 +566,13 @@ fn parse_override_value(target: &Value, raw: &str, key: &str) -> Result<Value> {
         return Ok(Value::String(s.to_string()));
     }
     let python_list = trimmed.starts_with('(') && trimmed.ends_with(')');
-    let text = if python_list { format!("[{}]", &trimmed[1..trimmed.len() - 1]) } else { trimmed.to_string() };
-    let value: Value = serde_yaml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("override {key}: cannot read value {raw:?}: {e}"))?;
+    let text = if python_list {
+        format!("[{}]", &trimmed[1..trimmed.len() - 1])
+    } else {
+        trimmed.to_string()
+    };
+    let value: Value =
+        serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("override {key}: cannot read value {raw:?}: {e}"))?;
     Ok(value)
 }
 

@@ -45,7 +45,10 @@ pub fn select(index: i64) -> Device {
         tracing::info!("device: CUDA GPU {idx}");
         Device::Cuda(idx as usize)
     } else {
-        tracing::info!("device: CPU ({} threads); no CUDA GPU is visible", tch::get_num_threads());
+        tracing::info!(
+            "device: CPU ({} threads); no CUDA GPU is visible",
+            tch::get_num_threads()
+        );
         Device::Cpu
     }
 }

@@ -27,7 +27,10 @@ pub enum Value {
     /// Dict entries in insertion order (also `collections.OrderedDict`).
     Dict(Vec<(Value, Value)>),
     /// `module.name`, a class or function reference.
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     /// An object made by calling `class` with `args` (REDUCE/NEWOBJ), possibly given `state`
     /// (BUILD) and items (SETITEMS/APPENDS on an object that is not a plain dict or list).
     Object {
@@ -85,7 +88,10 @@ impl Value {
 
     /// Look a text key up in a dict (keys may be `Str` or UTF-8 `Bytes`).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.as_dict()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.as_dict()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// `module.name` of a `Global`, or of the class of an `Object`.
@@ -119,7 +125,13 @@ impl Value {
 /// Read one pickle from the start of `data`. Returns the value and the number of bytes read
 /// (PyTorch's legacy format stores several pickles back to back).
 pub fn load(data: &[u8]) -> Result<(Value, usize)> {
-    let mut m = Machine { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() };
+    let mut m = Machine {
+        data,
+        pos: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+    };
     let v = m.run()?;
     let used = m.pos;
     // Drop the machine's references first, so that freezing can move byte strings (a CIFAR
@@ -168,7 +180,10 @@ fn freeze_all(nodes: Vec<Node>, depth: usize) -> Result<Vec<Value>> {
 }
 
 fn freeze_pairs(pairs: Vec<(Node, Node)>, depth: usize) -> Result<Vec<(Value, Value)>> {
-    pairs.into_iter().map(|(k, v)| Ok((freeze(k, depth)?, freeze(v, depth)?))).collect()
+    pairs
+        .into_iter()
+        .map(|(k, v)| Ok((freeze(k, depth)?, freeze(v, depth)?)))
+        .collect()
 }
 
 fn freeze(n: Node, depth: usize) -> Result<Value> {
@@ -187,7 +202,12 @@ fn freeze(n: Node, depth: usize) -> Result<Value> {
                 Ok(cell) => cell.into_inner(),
                 Err(rc) => {
                     let o = rc.borrow();
-                    Obj { class: o.class.clone(), args: o.args.clone(), state: o.state.clone(), items: o.items.clone() }
+                    Obj {
+                        class: o.class.clone(),
+                        args: o.args.clone(),
+                        state: o.state.clone(),
+                        items: o.items.clone(),
+                    }
                 }
             };
             Value::Object {
@@ -215,7 +235,11 @@ struct Machine<'a> {
 impl<'a> Machine<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.data.len() - self.pos < n {
-            bail!("pickle data ends early (truncated file?) at byte {} of {}", self.pos, self.data.len());
+            bail!(
+                "pickle data ends early (truncated file?) at byte {} of {}",
+                self.pos,
+                self.data.len()
+            );
         }
         let s = &self.data[self.pos..self.pos + n];
         self.pos += n;
@@ -247,7 +271,10 @@ impl<'a> Machine<'a> {
     fn line(&mut self) -> Result<&'a str> {
         let rest = &self.data[self.pos..];
         let Some(end) = rest.iter().position(|&b| b == b'\n') else {
-            bail!("pickle data ends early (truncated file?) inside a text argument at byte {}", self.pos);
+            bail!(
+                "pickle data ends early (truncated file?) inside a text argument at byte {}",
+                self.pos
+            );
         };
         self.pos += end + 1;
         let line = &rest[..end];
@@ -261,12 +288,16 @@ impl<'a> Machine<'a> {
                 bail!("malformed pickle: pop below a mark at byte {}", self.pos);
             }
         }
-        self.stack.pop().ok_or_else(|| anyhow::anyhow!("malformed pickle: stack underflow at byte {}", self.pos))
+        self.stack
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("malformed pickle: stack underflow at byte {}", self.pos))
     }
 
     fn top(&mut self) -> Result<&mut Node> {
         let pos = self.pos;
-        self.stack.last_mut().ok_or_else(|| anyhow::anyhow!("malformed pickle: empty stack at byte {pos}"))
+        self.stack
+            .last_mut()
+            .ok_or_else(|| anyhow::anyhow!("malformed pickle: empty stack at byte {pos}"))
     }
 
     fn pop_mark(&mut self) -> Result<Vec<Node>> {
@@ -315,7 +346,10 @@ impl<'a> Machine<'a> {
         match target {
             Node::Dict(d) => d.borrow_mut().extend(pairs),
             Node::Object(o) => o.borrow_mut().items.extend(pairs),
-            _ => bail!("malformed pickle: SETITEM on a value that is not a dict at byte {}", self.pos),
+            _ => bail!(
+                "malformed pickle: SETITEM on a value that is not a dict at byte {}",
+                self.pos
+            ),
         }
         Ok(())
     }
@@ -330,7 +364,10 @@ impl<'a> Machine<'a> {
                     o.items.push((k, v));
                 }
             }
-            _ => bail!("malformed pickle: APPEND on a value that is not a list at byte {}", self.pos),
+            _ => bail!(
+                "malformed pickle: APPEND on a value that is not a list at byte {}",
+                self.pos
+            ),
         }
         Ok(())
     }
@@ -367,7 +404,12 @@ impl<'a> Machine<'a> {
                 }
             }
         }
-        Ok(Node::Object(Rc::new(RefCell::new(Obj { class, args, state: None, items: Vec::new() }))))
+        Ok(Node::Object(Rc::new(RefCell::new(Obj {
+            class,
+            args,
+            state: None,
+            items: Vec::new(),
+        }))))
     }
 
     fn run(&mut self) -> Result<Node> {
@@ -751,7 +793,8 @@ mod tests {
     #[test]
     fn reads_a_protocol_2_dict_with_memo_and_setitems() {
         // pickle.dumps({'a': [1, 2], b'b': 3.5}, protocol=2) written by hand:
-        let data = b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01]q\x02(K\x01K\x02eU\x01bq\x03G@\x0c\x00\x00\x00\x00\x00\x00u.";
+        let data =
+            b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01]q\x02(K\x01K\x02eU\x01bq\x03G@\x0c\x00\x00\x00\x00\x00\x00u.";
         let (v, used) = load(data).unwrap();
         assert_eq!(used, data.len());
         assert_eq!(v.get("a"), Some(&Value::List(vec![Value::Int(1), Value::Int(2)])));
@@ -778,14 +821,20 @@ mod tests {
     #[test]
     fn python2_strings_globals_reduce_build_and_persistent_ids() {
         // Python 2 style: SHORT_BINSTRING / BINSTRING keys, GLOBAL + REDUCE + BUILD, BINPERSID.
-        let data = b"\x80\x02}q\x00(U\x01kcmod\nCls\nq\x01)Rq\x02}U\x01xK\x05sbT\x02\x00\x00\x00idX\x01\x00\x00\x00sQu.";
+        let data =
+            b"\x80\x02}q\x00(U\x01kcmod\nCls\nq\x01)Rq\x02}U\x01xK\x05sbT\x02\x00\x00\x00idX\x01\x00\x00\x00sQu.";
         let (v, used) = load(data).unwrap();
         assert_eq!(used, data.len());
         let obj = v.get("k").unwrap();
         assert_eq!(obj.class_name().as_deref(), Some("mod.Cls"));
-        let Value::Object { state: Some(state), .. } = obj else { panic!("{obj:?}") };
+        let Value::Object { state: Some(state), .. } = obj else {
+            panic!("{obj:?}")
+        };
         assert_eq!(state.get("x"), Some(&Value::Int(5)));
-        assert_eq!(v.get("id"), Some(&Value::PersistentId(Box::new(Value::Str("s".into())))));
+        assert_eq!(
+            v.get("id"),
+            Some(&Value::PersistentId(Box::new(Value::Str("s".into()))))
+        );
     }
 
     #[test]

@@ -22,7 +22,17 @@ struct Tiny {
 /// conv1 (3->4, 3x3, no bias) + bn1 + fc (4->3): the names PyTorch's module would use.
 fn tiny(vs: &nn::VarStore) -> Tiny {
     let r = vs.root();
-    let conv1 = nn::conv2d(&r / "conv1", 3, 4, 3, nn::ConvConfig { padding: 1, bias: false, ..Default::default() });
+    let conv1 = nn::conv2d(
+        &r / "conv1",
+        3,
+        4,
+        3,
+        nn::ConvConfig {
+            padding: 1,
+            bias: false,
+            ..Default::default()
+        },
+    );
     let bn1 = nn::batch_norm2d(&r / "bn1", 4, Default::default());
     let fc = nn::linear(&r / "fc", 4, 3, Default::default());
     tch::no_grad(|| {
@@ -47,7 +57,12 @@ fn input() -> Tensor {
 }
 
 fn meta(epoch: i64) -> CheckpointMeta {
-    CheckpointMeta { epoch, best_acc: 71.25, model: "tiny".into(), config_hash: "abc123".into() }
+    CheckpointMeta {
+        epoch,
+        best_acc: 71.25,
+        model: "tiny".into(),
+        config_hash: "abc123".into(),
+    }
 }
 
 fn python() -> Option<PathBuf> {
@@ -55,7 +70,10 @@ fn python() -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        println!("skipped: {} is absent (run `make setup` for the PyTorch cross-checks)", p.display());
+        println!(
+            "skipped: {} is absent (run `make setup` for the PyTorch cross-checks)",
+            p.display()
+        );
         None
     }
 }
@@ -121,17 +139,34 @@ fn student_file_loads_strictly_in_pytorch_and_through_read_checkpoint() {
     }
 
     let Some(py) = python() else { return };
-    let out = Command::new(py).arg("-c").arg(PY_STRICT_LOAD).arg(&path).output().unwrap();
-    assert!(out.status.success(), "PyTorch could not load the file strictly: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(PY_STRICT_LOAD)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "PyTorch could not load the file strictly: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["nbt"], 4321);
     assert_eq!(v["nbt_dtype"], "torch.int64");
     assert_eq!(v["meta"]["epoch"], "12");
     let ours = Vec::<f32>::try_from(net.forward(&input()).flatten(0, -1)).unwrap();
-    let theirs: Vec<f64> = v["logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let theirs: Vec<f64> = v["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     assert_eq!(ours.len(), theirs.len());
     for (a, b) in ours.iter().zip(&theirs) {
-        assert!((f64::from(*a) - b).abs() < 1e-5, "logits differ: ours {ours:?} PyTorch {theirs:?}");
+        assert!(
+            (f64::from(*a) - b).abs() < 1e-5,
+            "logits differ: ours {ours:?} PyTorch {theirs:?}"
+        );
     }
 }
 
@@ -142,10 +177,22 @@ fn training_state_round_trips() {
     let vs = nn::VarStore::new(Device::Cpu);
     let _net = tiny(&vs);
     let student: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
-    let momentum: BTreeMap<String, Tensor> =
-        vs.trainable_variables().iter().enumerate().map(|(i, t)| (format!("p{i}"), t.randn_like())).collect();
-    let extra = BTreeMap::from([("rng".to_string(), "42".to_string()), ("lr".to_string(), "0.05".to_string())]);
-    let state = TrainingState { meta: meta(40), student, momentum, extra };
+    let momentum: BTreeMap<String, Tensor> = vs
+        .trainable_variables()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("p{i}"), t.randn_like()))
+        .collect();
+    let extra = BTreeMap::from([
+        ("rng".to_string(), "42".to_string()),
+        ("lr".to_string(), "0.05".to_string()),
+    ]);
+    let state = TrainingState {
+        meta: meta(40),
+        student,
+        momentum,
+        extra,
+    };
     save_training_state(&path, &state).unwrap();
     let back = load_training_state(&path).unwrap();
     assert_eq!(back.meta, state.meta);
@@ -164,7 +211,10 @@ fn training_state_round_trips() {
     let student_file = dir.path().join("student_latest.safetensors");
     save_student(&student_file, &vs, &meta(40), 0).unwrap();
     let e = format!("{:#}", load_training_state(&student_file).err().unwrap());
-    assert!(e.contains("student_latest.safetensors") && e.contains("not a catkd training state"), "{e}");
+    assert!(
+        e.contains("student_latest.safetensors") && e.contains("not a catkd training state"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -178,16 +228,28 @@ fn our_truncated_files_error_cleanly() {
     let cut_path = dir.path().join("cut.safetensors");
     for cut in (0..full.len()).step_by(3) {
         std::fs::write(&cut_path, &full[..cut]).unwrap();
-        let r = std::panic::catch_unwind(|| (read_checkpoint(&cut_path).map(|_| ()), load_training_state(&cut_path).map(|_| ())));
+        let r = std::panic::catch_unwind(|| {
+            (
+                read_checkpoint(&cut_path).map(|_| ()),
+                load_training_state(&cut_path).map(|_| ()),
+            )
+        });
         let (a, b) = r.unwrap_or_else(|_| panic!("cut at {cut} panicked"));
-        let e = format!("{:#}", a.err().unwrap_or_else(|| panic!("cut at {cut} of {} loaded", full.len())));
+        let e = format!(
+            "{:#}",
+            a.err()
+                .unwrap_or_else(|| panic!("cut at {cut} of {} loaded", full.len()))
+        );
         assert!(e.contains("cut.safetensors"), "{e}");
         assert!(b.is_err());
     }
 }
 
 fn plain_weights(vs: &nn::VarStore) -> BTreeMap<String, Tensor> {
-    vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect()
+    vs.variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.detach().copy()))
+        .collect()
 }
 
 #[test]
@@ -212,7 +274,10 @@ fn import_copies_converts_dtype_and_reports_shape_and_missing_keys() {
     let mut bad = plain_weights(&src_vs);
     bad.insert("fc.weight".into(), Tensor::zeros([5, 4], (Kind::Float, Device::Cpu)));
     let e = format!("{:#}", import_into(&vs, &bad).err().unwrap());
-    assert!(e.contains("fc.weight") && e.contains("[5, 4]") && e.contains("[3, 4]"), "{e}");
+    assert!(
+        e.contains("fc.weight") && e.contains("[5, 4]") && e.contains("[3, 4]"),
+        "{e}"
+    );
 
     let before = vs.variables()["fc.bias"].copy();
     let mut changed = plain_weights(&src_vs);
@@ -220,8 +285,14 @@ fn import_copies_converts_dtype_and_reports_shape_and_missing_keys() {
     changed.remove("conv1.weight");
     changed.insert("fc.bias".into(), before.ones_like());
     let e = format!("{:#}", import_into(&vs, &changed).err().unwrap());
-    assert!(e.contains("lacks 2") && e.contains("bn1.running_var") && e.contains("conv1.weight"), "{e}");
-    assert!(vs.variables()["fc.bias"].equal(&before), "a failed import must change nothing");
+    assert!(
+        e.contains("lacks 2") && e.contains("bn1.running_var") && e.contains("conv1.weight"),
+        "{e}"
+    );
+    assert!(
+        vs.variables()["fc.bias"].equal(&before),
+        "a failed import must change nothing"
+    );
 }
 
 #[test]
@@ -233,9 +304,28 @@ fn plain_checkpoint_is_converted_for_a_cam_model() {
     // The CAM variant: same body, fc replaced by a bias-free 1x1 conv_test.
     let vs = nn::VarStore::new(Device::Cpu);
     let r = vs.root();
-    let _ = nn::conv2d(&r / "conv1", 3, 4, 3, nn::ConvConfig { padding: 1, bias: false, ..Default::default() });
+    let _ = nn::conv2d(
+        &r / "conv1",
+        3,
+        4,
+        3,
+        nn::ConvConfig {
+            padding: 1,
+            bias: false,
+            ..Default::default()
+        },
+    );
     let _ = nn::batch_norm2d(&r / "bn1", 4, Default::default());
-    let _ = nn::conv2d(&r / "conv_test", 4, 3, 1, nn::ConvConfig { bias: false, ..Default::default() });
+    let _ = nn::conv2d(
+        &r / "conv_test",
+        4,
+        3,
+        1,
+        nn::ConvConfig {
+            bias: false,
+            ..Default::default()
+        },
+    );
     let src = Path::new("teacher.pth");
     load_weights_as(&vs, plain_weights(&src_vs), "tiny_test", true, Some("fc"), src).unwrap();
     let v = vs.variables();
@@ -243,7 +333,12 @@ fn plain_checkpoint_is_converted_for_a_cam_model() {
     assert!(v["bn1.running_mean"].equal(&plain["bn1.running_mean"]));
 
     // Without the CAM flag nothing is converted, and the missing conv_test is reported.
-    let e = format!("{:#}", load_weights_as(&vs, plain, "tiny_test", false, Some("fc"), src).err().unwrap());
+    let e = format!(
+        "{:#}",
+        load_weights_as(&vs, plain, "tiny_test", false, Some("fc"), src)
+            .err()
+            .unwrap()
+    );
     assert!(e.contains("teacher.pth") && e.contains("conv_test.weight"), "{e}");
 }
 
@@ -314,7 +409,10 @@ fn atomic_write_replaces_whole_or_leaves_old_file() {
     .err()
     .unwrap();
     let e = format!("{e:#}");
-    assert!(e.contains("best.safetensors") && e.contains("disk full") && e.contains("unchanged"), "{e}");
+    assert!(
+        e.contains("best.safetensors") && e.contains("disk full") && e.contains("unchanged"),
+        "{e}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), b"new contents");
     assert!(temp_files(dir.path()).is_empty(), "{:?}", temp_files(dir.path()));
 
@@ -329,7 +427,9 @@ fn atomic_write_replaces_whole_or_leaves_old_file() {
 #[test]
 #[ignore = "helper process for checkpoints_survive_a_kill_at_any_moment"]
 fn kill_helper_writes_checkpoints_forever() {
-    let Ok(target) = std::env::var("CATKD_KILL_TARGET") else { return };
+    let Ok(target) = std::env::var("CATKD_KILL_TARGET") else {
+        return;
+    };
     let vs = nn::VarStore::new(Device::Cpu);
     let w = (vs.root() / "big").zeros("weight", &[2048, 2048]);
     for epoch in 1.. {
@@ -348,7 +448,13 @@ fn checkpoints_survive_a_kill_at_any_moment() {
     let mut kills = 0;
     for round in 0u64..12 {
         let mut child = Command::new(&exe)
-            .args(["--ignored", "--exact", "kill_helper_writes_checkpoints_forever", "--test-threads=1", "--quiet"])
+            .args([
+                "--ignored",
+                "--exact",
+                "kill_helper_writes_checkpoints_forever",
+                "--test-threads=1",
+                "--quiet",
+            ])
             .env("CATKD_KILL_TARGET", &target)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -357,7 +463,10 @@ fn checkpoints_survive_a_kill_at_any_moment() {
         if round == 0 {
             let start = Instant::now();
             while !target.exists() && start.elapsed() < Duration::from_secs(60) {
-                assert!(child.try_wait().unwrap().is_none(), "the helper process failed before writing");
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "the helper process failed before writing"
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -372,10 +481,21 @@ fn checkpoints_survive_a_kill_at_any_moment() {
         let epoch: f64 = c.metadata["epoch"].parse().unwrap();
         let w = &c.tensors["big.weight"];
         assert_eq!(w.size(), [2048, 2048]);
-        assert_eq!(w.min().double_value(&[]), epoch, "after kill {round}: weights from another version");
-        assert_eq!(w.max().double_value(&[]), epoch, "after kill {round}: a mix of versions");
+        assert_eq!(
+            w.min().double_value(&[]),
+            epoch,
+            "after kill {round}: weights from another version"
+        );
+        assert_eq!(
+            w.max().double_value(&[]),
+            epoch,
+            "after kill {round}: a mix of versions"
+        );
     }
     assert!(kills >= 9, "the helper exited on its own; only {kills} kills");
     // Temporaries left by kills that landed mid-write (they never replace the checkpoint).
-    println!("{kills} kills, {} interrupted writes left a temporary file", temp_files(dir.path()).len());
+    println!(
+        "{kills} kills, {} interrupted writes left a temporary file",
+        temp_files(dir.path()).len()
+    );
 }

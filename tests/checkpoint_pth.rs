@@ -9,7 +9,9 @@ use catkd::checkpoint::{read_checkpoint, CheckpointFormat};
 use tch::{Kind, Tensor};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoints").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/checkpoints")
+        .join(name)
 }
 
 fn kind_name(k: Kind) -> &'static str {
@@ -46,9 +48,16 @@ fn assert_bit_exact(tensors: &BTreeMap<String, Tensor>, prefix: &str) {
     assert!(expected.len() >= 20);
     for (key, e) in expected {
         let name = format!("{prefix}{key}");
-        let t = tensors.get(&name).unwrap_or_else(|| panic!("{name} missing; have {:?}", tensors.keys().collect::<Vec<_>>()));
+        let t = tensors
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} missing; have {:?}", tensors.keys().collect::<Vec<_>>()));
         assert_eq!(kind_name(t.kind()), e["dtype"].as_str().unwrap(), "{name} dtype");
-        let shape: Vec<i64> = e["shape"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
+        let shape: Vec<i64> = e["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_i64().unwrap())
+            .collect();
         assert_eq!(t.size(), shape, "{name} shape");
         assert_eq!(hex_of(t), e["hex"].as_str().unwrap(), "{name} bytes");
     }
@@ -56,11 +65,19 @@ fn assert_bit_exact(tensors: &BTreeMap<String, Tensor>, prefix: &str) {
 
 #[test]
 fn flat_zip_and_legacy_load_bit_exact() {
-    for (file, format) in [("flat_zip.pth", CheckpointFormat::TorchZip), ("flat_legacy.pth", CheckpointFormat::TorchLegacy)] {
+    for (file, format) in [
+        ("flat_zip.pth", CheckpointFormat::TorchZip),
+        ("flat_legacy.pth", CheckpointFormat::TorchLegacy),
+    ] {
         let c = read_checkpoint(&fixture(file)).unwrap();
         assert_eq!(c.format, format, "{file}");
         assert_bit_exact(&c.tensors, "");
-        assert_eq!(c.tensors.len(), 23, "{file}: {:?}", c.tensors.keys().collect::<Vec<_>>());
+        assert_eq!(
+            c.tensors.len(),
+            23,
+            "{file}: {:?}",
+            c.tensors.keys().collect::<Vec<_>>()
+        );
         // Views were rebuilt from their strides and offsets, not from the start of the storage.
         let base = &c.tensors["view.base"];
         assert!(c.tensors["view.transposed"].equal(&base.tr()));
@@ -76,7 +93,11 @@ fn nested_zip_picks_model_strips_module_and_keeps_metadata() {
     assert!(c.tensors.keys().all(|k| !k.starts_with("module.")));
     assert_eq!(c.metadata["epoch"], "3");
     assert_eq!(c.metadata["best_acc"], "71.5");
-    assert!(c.metadata["optimizer"].contains("momentum_buffer"), "{}", c.metadata["optimizer"]);
+    assert!(
+        c.metadata["optimizer"].contains("momentum_buffer"),
+        "{}",
+        c.metadata["optimizer"]
+    );
     assert!(!c.metadata.contains_key("model"));
 }
 
@@ -90,7 +111,10 @@ fn nested_legacy_picks_state_dict_and_flattens_dotted() {
 
 #[test]
 fn storages_saved_from_cuda_load_on_cpu() {
-    for (file, format) in [("cuda_zip.pth", CheckpointFormat::TorchZip), ("cuda_legacy.pth", CheckpointFormat::TorchLegacy)] {
+    for (file, format) in [
+        ("cuda_zip.pth", CheckpointFormat::TorchZip),
+        ("cuda_legacy.pth", CheckpointFormat::TorchLegacy),
+    ] {
         let c = read_checkpoint(&fixture(file)).unwrap();
         assert_eq!(c.format, format, "{file}");
         assert_bit_exact(&c.tensors, "");
@@ -109,13 +133,19 @@ fn err_of(path: &Path) -> String {
 #[test]
 fn storage_shorter_than_its_tensor_is_one_clear_error() {
     let e = err_of(&fixture("short_storage_zip.pth"));
-    assert!(e.contains("short_storage_zip.pth") && e.contains("storage") && e.contains("damaged"), "{e}");
+    assert!(
+        e.contains("short_storage_zip.pth") && e.contains("storage") && e.contains("damaged"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unsupported_tensor_kind_names_key_and_function() {
     let e = err_of(&fixture("sparse_zip.pth"));
-    assert!(e.contains("sparse_zip.pth") && e.contains("entry w") && e.contains("_rebuild_sparse_tensor"), "{e}");
+    assert!(
+        e.contains("sparse_zip.pth") && e.contains("entry w") && e.contains("_rebuild_sparse_tensor"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -132,7 +162,10 @@ fn not_a_checkpoint_and_unsupported_opcode() {
     let ext = dir.path().join("ext.pth");
     std::fs::write(&ext, &bytes).unwrap();
     let e = err_of(&ext);
-    assert!(e.contains("ext.pth") && e.contains("unsupported pickle opcode EXT"), "{e}");
+    assert!(
+        e.contains("ext.pth") && e.contains("unsupported pickle opcode EXT"),
+        "{e}"
+    );
 }
 
 /// Cut every fixture at many offsets: each prefix must fail with an error, never panic.
@@ -142,7 +175,9 @@ fn truncated_files_error_cleanly_at_every_cut() {
     for file in ["nested_zip.pth", "cuda_legacy.pth", "flat_legacy.pth"] {
         let full = std::fs::read(fixture(file)).unwrap();
         let step = (full.len() / 700).max(1);
-        let cuts = (0..full.len()).step_by(step).chain(full.len().saturating_sub(64)..full.len());
+        let cuts = (0..full.len())
+            .step_by(step)
+            .chain(full.len().saturating_sub(64)..full.len());
         for cut in cuts {
             let p = dir.path().join(format!("cut_{cut}_{file}"));
             std::fs::write(&p, &full[..cut]).unwrap();
@@ -150,7 +185,10 @@ fn truncated_files_error_cleanly_at_every_cut() {
             match r {
                 Ok(Err(e)) => {
                     let msg = format!("{e:#}");
-                    assert!(msg.contains(&format!("cut_{cut}_{file}")), "error does not name the file: {msg}");
+                    assert!(
+                        msg.contains(&format!("cut_{cut}_{file}")),
+                        "error does not name the file: {msg}"
+                    );
                 }
                 Ok(Ok(())) => panic!("{file} cut at {cut} of {} loaded", full.len()),
                 Err(_) => panic!("{file} cut at {cut} panicked"),
@@ -197,9 +235,24 @@ fn whole_pickled_module() {
     let keys: Vec<&str> = c.tensors.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["bn1.bias", "bn1.num_batches_tracked", "bn1.running_mean", "bn1.running_var", "bn1.weight", "conv1.weight", "fc.bias", "fc.weight"]
+        [
+            "bn1.bias",
+            "bn1.num_batches_tracked",
+            "bn1.running_mean",
+            "bn1.running_var",
+            "bn1.weight",
+            "conv1.weight",
+            "fc.bias",
+            "fc.weight"
+        ]
     );
     assert_eq!(c.tensors["conv1.weight"].size(), [4, 3, 3, 3]);
-    let e = format!("{:#}", read_checkpoint(&fixture("whole_module_legacy.pth")).err().unwrap());
-    assert!(e.contains("whole_module_legacy.pth") && e.contains("state_dict()"), "{e}");
+    let e = format!(
+        "{:#}",
+        read_checkpoint(&fixture("whole_module_legacy.pth")).err().unwrap()
+    );
+    assert!(
+        e.contains("whole_module_legacy.pth") && e.contains("state_dict()"),
+        "{e}"
+    );
 }

@@ -40,10 +40,15 @@ fn header(name: &str, kind: tar::EntryType, size: u64, link: Option<&str>) -> ta
 fn teacher_tar() -> Vec<u8> {
     let data = fixture_bytes();
     let mut b = tar::Builder::new(Vec::new());
-    b.append(&header("cifar_teachers/", tar::EntryType::Directory, 0, None), &[][..]).unwrap();
+    b.append(&header("cifar_teachers/", tar::EntryType::Directory, 0, None), &[][..])
+        .unwrap();
     for model in ["resnet56", "vgg13"] {
         let name = format!("cifar_teachers/{model}_vanilla/ckpt_epoch_240.pth");
-        b.append(&header(&name, tar::EntryType::Regular, data.len() as u64, None), &data[..]).unwrap();
+        b.append(
+            &header(&name, tar::EntryType::Regular, data.len() as u64, None),
+            &data[..],
+        )
+        .unwrap();
     }
     b.into_inner().unwrap()
 }
@@ -70,13 +75,26 @@ fn from_archive_unpacks_to_reference_paths_and_lists_them() {
     std::fs::write(&tar_path, teacher_tar()).unwrap();
     let dir = tmp.path().join("download_ckpts");
     // Through the CLI entry point (not the binary: the build folder may be shared by branches).
-    let args = TeachersArgs { from: Some(tar_path.clone()), download: false, url: DEFAULT_TEACHERS_URL.into(), dir: dir.clone() };
+    let args = TeachersArgs {
+        from: Some(tar_path.clone()),
+        download: false,
+        url: DEFAULT_TEACHERS_URL.into(),
+        dir: dir.clone(),
+    };
     run_cli(&args).unwrap();
     let stdout = status_report(&dir);
     let present: Vec<&str> = stdout.lines().filter(|l| l.contains(" present ")).collect();
     assert_eq!(present.len(), 2, "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("wrn_40_2") && l.contains("missing")), "{stdout}");
-    assert!(stdout.contains("4 of 6 CIFAR-100 teachers missing") && stdout.contains("catkd teachers --download"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("wrn_40_2") && l.contains("missing")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("4 of 6 CIFAR-100 teachers missing") && stdout.contains("catkd teachers --download"),
+        "{stdout}"
+    );
     let both = TeachersArgs { download: true, ..args };
     let e = format!("{:#}", run_cli(&both).err().unwrap());
     assert!(e.contains("--from") && e.contains("--download"), "{e}");
@@ -106,15 +124,31 @@ fn archives_with_escaping_entries_are_refused_whole() {
         let mut b = tar::Builder::new(Vec::new());
         // A good entry first: it must not be written either, the archive is refused whole.
         let ok_name = "cifar_teachers/resnet56_vanilla/ckpt_epoch_240.pth";
-        b.append(&header(ok_name, tar::EntryType::Regular, good.len() as u64, None), &good[..]).unwrap();
-        let size = if kind == tar::EntryType::Regular { data.len() as u64 } else { 0 };
+        b.append(
+            &header(ok_name, tar::EntryType::Regular, good.len() as u64, None),
+            &good[..],
+        )
+        .unwrap();
+        let size = if kind == tar::EntryType::Regular {
+            data.len() as u64
+        } else {
+            0
+        };
         let body: &[u8] = if kind == tar::EntryType::Regular { &data } else { &[] };
         b.append(&header(name, kind, size, link), body).unwrap();
         let tar_path = tmp.path().join("bad.tar");
         std::fs::write(&tar_path, b.into_inner().unwrap()).unwrap();
         let dir = tmp.path().join("download_ckpts");
-        let e = format!("{:#}", unpack_archive(&tar_path, &dir).err().unwrap_or_else(|| panic!("{name} was accepted")));
-        assert!(e.contains("bad.tar") && e.contains(name) && e.contains("outside") && e.contains("refusing"), "{e}");
+        let e = format!(
+            "{:#}",
+            unpack_archive(&tar_path, &dir)
+                .err()
+                .unwrap_or_else(|| panic!("{name} was accepted"))
+        );
+        assert!(
+            e.contains("bad.tar") && e.contains(name) && e.contains("outside") && e.contains("refusing"),
+            "{e}"
+        );
         assert!(files_under(&dir).is_empty(), "{name}: {:?}", files_under(&dir));
         assert!(!tmp.path().join("evil.pth").exists());
     }
@@ -122,8 +156,21 @@ fn archives_with_escaping_entries_are_refused_whole() {
     // A symbolic link that stays inside the folder is fine.
     let tmp = tempfile::tempdir().unwrap();
     let mut b = tar::Builder::new(Vec::new());
-    b.append(&header("cifar_teachers/a/f.pth", tar::EntryType::Regular, 4, None), &b"data"[..]).unwrap();
-    b.append(&header("cifar_teachers/b/link.pth", tar::EntryType::Symlink, 0, Some("../a/f.pth")), &[][..]).unwrap();
+    b.append(
+        &header("cifar_teachers/a/f.pth", tar::EntryType::Regular, 4, None),
+        &b"data"[..],
+    )
+    .unwrap();
+    b.append(
+        &header(
+            "cifar_teachers/b/link.pth",
+            tar::EntryType::Symlink,
+            0,
+            Some("../a/f.pth"),
+        ),
+        &[][..],
+    )
+    .unwrap();
     let tar_path = tmp.path().join("ok.tar");
     std::fs::write(&tar_path, b.into_inner().unwrap()).unwrap();
     let dir = tmp.path().join("d");
@@ -162,7 +209,10 @@ fn serve_once(status: &'static str, body: Vec<u8>) -> (String, std::thread::Join
             }
             req.extend_from_slice(&buf[..n]);
         }
-        let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
         stream.write_all(head.as_bytes()).unwrap();
         stream.write_all(&body).unwrap();
     });
@@ -177,7 +227,12 @@ fn download_fetches_and_unpacks_from_a_local_server() {
     download_and_unpack(&url, &dir).unwrap();
     server.join().unwrap();
     assert_eq!(std::fs::read(teacher_path(&dir, "vgg13")).unwrap(), fixture_bytes());
-    assert_eq!(files_under(&dir).len(), 2, "the temporary download must be gone: {:?}", files_under(&dir));
+    assert_eq!(
+        files_under(&dir).len(),
+        2,
+        "the temporary download must be gone: {:?}",
+        files_under(&dir)
+    );
 }
 
 #[test]
@@ -188,7 +243,10 @@ fn download_failures_say_how_to_install_by_hand() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/cifar_teachers.tar");
     let e = format!("{:#}", download_and_unpack(&url, &dir).err().unwrap());
-    assert!(e.contains(&url) && e.contains("by hand") && e.contains("catkd teachers --from cifar_teachers.tar"), "{e}");
+    assert!(
+        e.contains(&url) && e.contains("by hand") && e.contains("catkd teachers --from cifar_teachers.tar"),
+        "{e}"
+    );
 
     let (url, server) = serve_once("404 Not Found", b"no such release".to_vec());
     let e = format!("{:#}", download_and_unpack(&url, &dir).err().unwrap());
@@ -198,7 +256,13 @@ fn download_failures_say_how_to_install_by_hand() {
 }
 
 fn info(default: Option<&'static str>) -> ModelInfo {
-    ModelInfo { name: "resnet56", dataset: DatasetKind::Cifar100, teacher_checkpoint: default, fc_key: Some("fc"), is_cam: false }
+    ModelInfo {
+        name: "resnet56",
+        dataset: DatasetKind::Cifar100,
+        teacher_checkpoint: default,
+        fc_key: Some("fc"),
+        is_cam: false,
+    }
 }
 
 #[test]
@@ -213,7 +277,10 @@ fn resolve_teacher_prefers_teacher_dir_and_explains_missing_files() {
 
     let missing = "download_ckpts/cifar_teachers/nowhere_vanilla/ckpt_epoch_240.pth";
     let e = format!("{:#}", resolve_teacher(&cfg, &info(Some(missing))).err().unwrap());
-    assert!(e.contains(missing) && e.contains("catkd teachers --download") && e.contains("--from cifar_teachers.tar"), "{e}");
+    assert!(
+        e.contains(missing) && e.contains("catkd teachers --download") && e.contains("--from cifar_teachers.tar"),
+        "{e}"
+    );
 
     cfg.CAT_KD.teacher_dir = Some(file.to_string_lossy().into_owned());
     assert_eq!(resolve_teacher(&cfg, &info(Some(missing))).unwrap(), file);

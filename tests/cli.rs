@@ -3,11 +3,19 @@
 use std::process::{Command, Output};
 
 fn catkd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_catkd")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_catkd"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
 }
 
 fn train(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_train")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
 }
 
 /// A failure is exactly one `error:` line on stderr, exit code 2, and no panic or backtrace.
@@ -17,12 +25,23 @@ fn assert_clean_failure(out: &Output, want: &str) {
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "one error line expected, got: {stderr}");
     assert!(errors[0].contains(want), "{:?} should contain {want:?}", errors[0]);
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn config_prints_the_resolved_yaml_with_overrides() {
-    let out = catkd(&["config", "--cfg", "configs/cifar100/CAT_KD/res32x4_shuv1.yaml", "SOLVER.LR", "0.2", "CAT_KD.LOSS.CAT_loss_weight", "300"]);
+    let out = catkd(&[
+        "config",
+        "--cfg",
+        "configs/cifar100/CAT_KD/res32x4_shuv1.yaml",
+        "SOLVER.LR",
+        "0.2",
+        "CAT_KD.LOSS.CAT_loss_weight",
+        "300",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let yaml: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
     assert_eq!(yaml["SOLVER"]["LR"].as_f64(), Some(0.2));
@@ -33,7 +52,11 @@ fn config_prints_the_resolved_yaml_with_overrides() {
 
 #[test]
 fn imagenet_preset_spelling_is_accepted() {
-    let out = catkd(&["config", "--cfg", "tests/fixtures/reference/presets/imagenet_CAT-KD/r34_r18.yaml"]);
+    let out = catkd(&[
+        "config",
+        "--cfg",
+        "tests/fixtures/reference/presets/imagenet_CAT-KD/r34_r18.yaml",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let yaml: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
     assert_eq!(yaml["DISTILLER"]["TYPE"].as_str(), Some("CAT_KD"));
@@ -45,8 +68,14 @@ fn bad_input_is_one_clear_line() {
         &train(&["--cfg", "configs/cifar100/kd.yaml", "SOLVER.LRR", "0.1"]),
         "unknown config key SOLVER.LRR; the closest known key is SOLVER.LR",
     );
-    assert_clean_failure(&catkd(&["train", "--cfg", "configs/cifar100/kd.yaml", "SOLVER.LR"]), "override SOLVER.LR has no value");
-    assert_clean_failure(&catkd(&["config", "--cfg", "configs/nope.yaml"]), "cannot read config file configs/nope.yaml");
+    assert_clean_failure(
+        &catkd(&["train", "--cfg", "configs/cifar100/kd.yaml", "SOLVER.LR"]),
+        "override SOLVER.LR has no value",
+    );
+    assert_clean_failure(
+        &catkd(&["config", "--cfg", "configs/nope.yaml"]),
+        "cannot read config file configs/nope.yaml",
+    );
     assert_clean_failure(
         &catkd(&["config", "--cfg", "configs/cifar100/kd.yaml", "SOLVER.BATCH_SIZE", "-1"]),
         "SOLVER.BATCH_SIZE must be at least 1",

@@ -7,7 +7,9 @@ use catkd::cli::one_line;
 use catkd::config::{Config, LoadedConfig};
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/presets").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/reference/presets")
+        .join(rel)
 }
 
 fn shipped(rel: &str) -> PathBuf {
@@ -36,24 +38,51 @@ fn write_temp(text: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// Every reference preset, by path under the fixture folder, and its shipped twin under configs/.
 const PRESETS: [(&str, &str); 19] = [
-    ("cifar100_CAT/CAT/res32x4_res32x4.yaml", "cifar100/CAT/CAT/res32x4_res32x4.yaml"),
-    ("cifar100_CAT/CAT_Binarization/res32x4_res32x4.yaml", "cifar100/CAT/CAT_Binarization/res32x4_res32x4.yaml"),
-    ("cifar100_CAT/CAT_Dataset_Reduction/res32x4_res32x4.yaml", "cifar100/CAT/CAT_Dataset_Reduction/res32x4_res32x4.yaml"),
+    (
+        "cifar100_CAT/CAT/res32x4_res32x4.yaml",
+        "cifar100/CAT/CAT/res32x4_res32x4.yaml",
+    ),
+    (
+        "cifar100_CAT/CAT_Binarization/res32x4_res32x4.yaml",
+        "cifar100/CAT/CAT_Binarization/res32x4_res32x4.yaml",
+    ),
+    (
+        "cifar100_CAT/CAT_Dataset_Reduction/res32x4_res32x4.yaml",
+        "cifar100/CAT/CAT_Dataset_Reduction/res32x4_res32x4.yaml",
+    ),
     (
         "cifar100_CAT/CAT_Only_Transfer_Certain_Classes/res32x4_res8x4.yaml",
         "cifar100/CAT/CAT_Only_Transfer_Certain_Classes/res32x4_res8x4.yaml",
     ),
     ("cifar100_CAT_KD/res110_res32.yaml", "cifar100/CAT_KD/res110_res32.yaml"),
-    ("cifar100_CAT_KD/res32x4_res8x4.yaml", "cifar100/CAT_KD/res32x4_res8x4.yaml"),
-    ("cifar100_CAT_KD/res32x4_shuv1.yaml", "cifar100/CAT_KD/res32x4_shuv1.yaml"),
-    ("cifar100_CAT_KD/res32x4_shuv2.yaml", "cifar100/CAT_KD/res32x4_shuv2.yaml"),
+    (
+        "cifar100_CAT_KD/res32x4_res8x4.yaml",
+        "cifar100/CAT_KD/res32x4_res8x4.yaml",
+    ),
+    (
+        "cifar100_CAT_KD/res32x4_shuv1.yaml",
+        "cifar100/CAT_KD/res32x4_shuv1.yaml",
+    ),
+    (
+        "cifar100_CAT_KD/res32x4_shuv2.yaml",
+        "cifar100/CAT_KD/res32x4_shuv2.yaml",
+    ),
     ("cifar100_CAT_KD/res50_mv2.yaml", "cifar100/CAT_KD/res50_mv2.yaml"),
     ("cifar100_CAT_KD/res56_res20.yaml", "cifar100/CAT_KD/res56_res20.yaml"),
     ("cifar100_CAT_KD/vgg13_mv2.yaml", "cifar100/CAT_KD/vgg13_mv2.yaml"),
     ("cifar100_CAT_KD/vgg13_vgg8.yaml", "cifar100/CAT_KD/vgg13_vgg8.yaml"),
-    ("cifar100_CAT_KD/wrn40_2_shuv1.yaml", "cifar100/CAT_KD/wrn40_2_shuv1.yaml"),
-    ("cifar100_CAT_KD/wrn_40_2_wrn_16_2.yaml", "cifar100/CAT_KD/wrn_40_2_wrn_16_2.yaml"),
-    ("cifar100_CAT_KD/wrn_40_2_wrn_40_1.yaml", "cifar100/CAT_KD/wrn_40_2_wrn_40_1.yaml"),
+    (
+        "cifar100_CAT_KD/wrn40_2_shuv1.yaml",
+        "cifar100/CAT_KD/wrn40_2_shuv1.yaml",
+    ),
+    (
+        "cifar100_CAT_KD/wrn_40_2_wrn_16_2.yaml",
+        "cifar100/CAT_KD/wrn_40_2_wrn_16_2.yaml",
+    ),
+    (
+        "cifar100_CAT_KD/wrn_40_2_wrn_40_1.yaml",
+        "cifar100/CAT_KD/wrn_40_2_wrn_40_1.yaml",
+    ),
     ("imagenet_CAT-KD/r34_r18.yaml", "imagenet/CAT_KD/r34_r18.yaml"),
     ("imagenet_CAT-KD/r50_mv2.yaml", "imagenet/CAT_KD/r50_mv2.yaml"),
     ("kd.yaml", "cifar100/kd.yaml"),
@@ -92,9 +121,19 @@ fn presets_resolve_to_their_values_and_the_defaults() {
         check_subtree(&file, &resolved, "", &mut checked);
         assert!(checked >= 10, "{reference}: only {checked} keys compared");
         // Keys the file omits keep their defaults (spot checks across sections).
-        for key in ["SOLVER.TRAINER", "LOG.PREFIX", "KD.TEMPERATURE", "DATASET.RESERVED_CLASS_NUM", "CAT_KD.Strategy"] {
+        for key in [
+            "SOLVER.TRAINER",
+            "LOG.PREFIX",
+            "KD.TEMPERATURE",
+            "DATASET.RESERVED_CLASS_NUM",
+            "CAT_KD.Strategy",
+        ] {
             if lookup(&file, key).is_none() {
-                assert_eq!(lookup(&resolved, key), lookup(&defaults, key), "{reference}: {key} should keep its default");
+                assert_eq!(
+                    lookup(&resolved, key),
+                    lookup(&defaults, key),
+                    "{reference}: {key} should keep its default"
+                );
             }
         }
     }
@@ -108,7 +147,11 @@ fn check_subtree(file: &serde_yaml::Value, resolved: &serde_yaml::Value, prefix:
     let serde_yaml::Value::Mapping(m) = file else { return };
     for (k, v) in m {
         let k = k.as_str().unwrap();
-        let path = if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        };
         let got = lookup(resolved, &path).unwrap_or_else(|| panic!("{path} missing from the resolved config"));
         match v {
             serde_yaml::Value::Mapping(_) => check_subtree(v, resolved, &path, checked),
@@ -147,7 +190,11 @@ fn specific_preset_values() {
     assert_eq!(c.DATASET.ROOT, "data");
     assert_eq!(c.SEED, None);
 
-    let p = load(&shipped("cifar100/CAT/CAT_Only_Transfer_Certain_Classes/res32x4_res8x4.yaml"), &[]).config;
+    let p = load(
+        &shipped("cifar100/CAT/CAT_Only_Transfer_Certain_Classes/res32x4_res8x4.yaml"),
+        &[],
+    )
+    .config;
     assert!(p.CAT_KD.IF_OnlyTransferPartialCAMs);
     assert_eq!(p.CAT_KD.CAMs_Nums, 75);
     assert_eq!(p.CAT_KD.Strategy, 1);
@@ -178,15 +225,24 @@ fn overrides_of_every_type() {
     let c = load(
         &p,
         &[
-            "SOLVER.LR", "0.1",
-            "SOLVER.LR_DECAY_STAGES", "[100, 150]",
-            "CAT_KD.LOSS.CAT_loss_weight", "300",
-            "CAT_KD.IF_NORMALIZE", "True",
-            "SOLVER.EPOCHS", "3",
-            "DISTILLER.STUDENT", "resnet20",
-            "CAT_KD.teacher_dir", "/tmp/teacher.pth",
-            "SEED", "7",
-            "DATASET.ROOT", "'some dir'",
+            "SOLVER.LR",
+            "0.1",
+            "SOLVER.LR_DECAY_STAGES",
+            "[100, 150]",
+            "CAT_KD.LOSS.CAT_loss_weight",
+            "300",
+            "CAT_KD.IF_NORMALIZE",
+            "True",
+            "SOLVER.EPOCHS",
+            "3",
+            "DISTILLER.STUDENT",
+            "resnet20",
+            "CAT_KD.teacher_dir",
+            "/tmp/teacher.pth",
+            "SEED",
+            "7",
+            "DATASET.ROOT",
+            "'some dir'",
         ],
     )
     .config;
@@ -208,19 +264,31 @@ fn overrides_of_every_type() {
 #[test]
 fn experiment_name_follows_the_reference() {
     // NAME set: NAME, then the overrides appended as KEY:VALUE (no separator, as the reference).
-    let l = load(&shipped("cifar100/CAT_KD/res32x4_res8x4.yaml"), &["CAT_KD.LOSS.CAT_loss_weight", "300"]);
-    assert_eq!(l.experiment_name(), "resnet32x4,resnet8x4CAT_KD.LOSS.CAT_loss_weight:300");
+    let l = load(
+        &shipped("cifar100/CAT_KD/res32x4_res8x4.yaml"),
+        &["CAT_KD.LOSS.CAT_loss_weight", "300"],
+    );
+    assert_eq!(
+        l.experiment_name(),
+        "resnet32x4,resnet8x4CAT_KD.LOSS.CAT_loss_weight:300"
+    );
     assert_eq!(
         l.output_dir(),
         Path::new("./output/cifar100_baselines/resnet32x4,resnet8x4CAT_KD.LOSS.CAT_loss_weight:300")
     );
     // A beta sweep gets one folder per value.
-    let other = load(&shipped("cifar100/CAT_KD/res32x4_res8x4.yaml"), &["CAT_KD.LOSS.CAT_loss_weight", "15"]);
+    let other = load(
+        &shipped("cifar100/CAT_KD/res32x4_res8x4.yaml"),
+        &["CAT_KD.LOSS.CAT_loss_weight", "15"],
+    );
     assert_ne!(l.output_dir(), other.output_dir());
     // Empty NAME falls back to TAG.
     let kd = load(&shipped("cifar100/kd.yaml"), &[]);
     assert_eq!(kd.experiment_name(), "kd,res32x4,res8x4");
-    let kd2 = load(&shipped("cifar100/kd.yaml"), &["SOLVER.LR", "0.1", "SOLVER.EPOCHS", "2"]);
+    let kd2 = load(
+        &shipped("cifar100/kd.yaml"),
+        &["SOLVER.LR", "0.1", "SOLVER.EPOCHS", "2"],
+    );
     assert_eq!(kd2.experiment_name(), "kd,res32x4,res8x4SOLVER.LR:0.1,SOLVER.EPOCHS:2");
 }
 
@@ -228,25 +296,43 @@ fn experiment_name_follows_the_reference() {
 fn unknown_keys_name_the_path_and_the_closest_key() {
     let (_d, p) = write_temp("SOLVER:\n  LRR: 0.1\n");
     let e = load_err(&p, &[]);
-    assert!(e.contains("unknown config key SOLVER.LRR") && e.contains("SOLVER.LR"), "{e}");
+    assert!(
+        e.contains("unknown config key SOLVER.LRR") && e.contains("SOLVER.LR"),
+        "{e}"
+    );
     let (_d, p) = write_temp("CAT_KD:\n  LOSS:\n    CAT_loss_wieght: 3.0\n");
     let e = load_err(&p, &[]);
-    assert!(e.contains("CAT_KD.LOSS.CAT_loss_wieght") && e.contains("CAT_KD.LOSS.CAT_loss_weight"), "{e}");
+    assert!(
+        e.contains("CAT_KD.LOSS.CAT_loss_wieght") && e.contains("CAT_KD.LOSS.CAT_loss_weight"),
+        "{e}"
+    );
     let (_d, p) = write_temp("SOLVR:\n  LR: 0.1\n");
     let e = load_err(&p, &[]);
-    assert!(e.contains("unknown config key SOLVR") && e.contains("closest known key is SOLVER"), "{e}");
+    assert!(
+        e.contains("unknown config key SOLVR") && e.contains("closest known key is SOLVER"),
+        "{e}"
+    );
     let e = load_err(&shipped("cifar100/kd.yaml"), &["DATASET.TEST.BATCHSIZE", "3"]);
-    assert!(e.contains("DATASET.TEST.BATCHSIZE") && e.contains("DATASET.TEST.BATCH_SIZE"), "{e}");
+    assert!(
+        e.contains("DATASET.TEST.BATCHSIZE") && e.contains("DATASET.TEST.BATCH_SIZE"),
+        "{e}"
+    );
 }
 
 #[test]
 fn wrong_types_name_the_path_the_type_and_the_value() {
     let (_d, p) = write_temp("SOLVER:\n  BATCH_SIZE: \"sixty-four\"\n");
     let e = load_err(&p, &[]);
-    assert!(e.contains("SOLVER.BATCH_SIZE expects an integer") && e.contains("sixty-four"), "{e}");
+    assert!(
+        e.contains("SOLVER.BATCH_SIZE expects an integer") && e.contains("sixty-four"),
+        "{e}"
+    );
     let (_d, p) = write_temp("CAT_KD:\n  LOSS:\n    CAM_RESOLUTION: 2.5\n");
     let e = load_err(&p, &[]);
-    assert!(e.contains("CAT_KD.LOSS.CAM_RESOLUTION expects an integer") && e.contains("2.5"), "{e}");
+    assert!(
+        e.contains("CAT_KD.LOSS.CAM_RESOLUTION expects an integer") && e.contains("2.5"),
+        "{e}"
+    );
     let e = load_err(&shipped("cifar100/kd.yaml"), &["if_test", "maybe"]);
     assert!(e.contains("if_test expects a boolean") && e.contains("maybe"), "{e}");
     let e = load_err(&shipped("cifar100/kd.yaml"), &["SOLVER.LR_DECAY_STAGES", "[1, x]"]);
@@ -276,15 +362,33 @@ fn invalid_values_are_refused() {
         (&["SOLVER.LR", "0"], "SOLVER.LR must be a positive number"),
         (&["SOLVER.BATCH_SIZE", "0"], "SOLVER.BATCH_SIZE must be at least 1"),
         (&["SOLVER.BATCH_SIZE", "-64"], "SOLVER.BATCH_SIZE must be at least 1"),
-        (&["DATASET.TEST.BATCH_SIZE", "0"], "DATASET.TEST.BATCH_SIZE must be at least 1"),
-        (&["CAT_KD.LOSS.CAM_RESOLUTION", "0"], "CAT_KD.LOSS.CAM_RESOLUTION must be at least 1"),
+        (
+            &["DATASET.TEST.BATCH_SIZE", "0"],
+            "DATASET.TEST.BATCH_SIZE must be at least 1",
+        ),
+        (
+            &["CAT_KD.LOSS.CAM_RESOLUTION", "0"],
+            "CAT_KD.LOSS.CAM_RESOLUTION must be at least 1",
+        ),
         (&["CAT_KD.CAMs_Nums", "0"], "CAT_KD.CAMs_Nums must be in 1..=100"),
         (&["CAT_KD.CAMs_Nums", "101"], "CAT_KD.CAMs_Nums must be in 1..=100"),
         (&["CAT_KD.Strategy", "2"], "CAT_KD.Strategy must be 0"),
-        (&["SOLVER.LR_DECAY_STAGES", "[150, 150, 210]"], "SOLVER.LR_DECAY_STAGES must be strictly increasing"),
-        (&["DATASET.RESERVED_RATE", "0"], "DATASET.RESERVED_RATE must be in (0, 1]"),
-        (&["DATASET.RESERVED_RATE", "1.5"], "DATASET.RESERVED_RATE must be in (0, 1]"),
-        (&["DISTILLER.TYPE", "CAT_DK"], "unknown DISTILLER.TYPE \"CAT_DK\" (did you mean CAT_KD?); known: NONE, KD, CAT_KD"),
+        (
+            &["SOLVER.LR_DECAY_STAGES", "[150, 150, 210]"],
+            "SOLVER.LR_DECAY_STAGES must be strictly increasing",
+        ),
+        (
+            &["DATASET.RESERVED_RATE", "0"],
+            "DATASET.RESERVED_RATE must be in (0, 1]",
+        ),
+        (
+            &["DATASET.RESERVED_RATE", "1.5"],
+            "DATASET.RESERVED_RATE must be in (0, 1]",
+        ),
+        (
+            &["DISTILLER.TYPE", "CAT_DK"],
+            "unknown DISTILLER.TYPE \"CAT_DK\" (did you mean CAT_KD?); known: NONE, KD, CAT_KD",
+        ),
         (&["SOLVER.LR"], "override SOLVER.LR has no value"),
     ];
     for (opts, want) in cases {

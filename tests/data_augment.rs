@@ -20,7 +20,11 @@ fn naive_crop_flip(img: &[u8], dy: i64, dx: i64, flip: bool) -> Vec<u8> {
             for j in 0..32i64 {
                 let jj = if flip { 31 - j } else { j };
                 let (y, x) = (dy + i - 4, dx + jj - 4);
-                let v = if (0..32).contains(&y) && (0..32).contains(&x) { img[(c * 1024 + y * 32 + x) as usize] } else { 0 };
+                let v = if (0..32).contains(&y) && (0..32).contains(&x) {
+                    img[(c * 1024 + y * 32 + x) as usize]
+                } else {
+                    0
+                };
                 out[(c * 1024 + i * 32 + j) as usize] = v;
             }
         }
@@ -63,13 +67,24 @@ fn crop_flip_matches_the_per_image_reference() {
     let raw = random_images(n, 1);
     let images = Tensor::from_slice(&raw).view([n as i64, 3, 32, 32]);
     let mut g = SplitMix64::new(5);
-    let dy: Vec<i64> = (0..n).map(|i| if i < 9 { i as i64 } else { g.below(9) as i64 }).collect();
-    let dx: Vec<i64> = (0..n).map(|i| if i < 9 { 8 - i as i64 } else { g.below(9) as i64 }).collect();
+    let dy: Vec<i64> = (0..n)
+        .map(|i| if i < 9 { i as i64 } else { g.below(9) as i64 })
+        .collect();
+    let dx: Vec<i64> = (0..n)
+        .map(|i| if i < 9 { 8 - i as i64 } else { g.below(9) as i64 })
+        .collect();
     let flip: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
     let out = to_vec_u8(&crop_flip(&images, &dy, &dx, &flip));
     for b in 0..n {
         let expected = naive_crop_flip(&raw[b * 3072..(b + 1) * 3072], dy[b], dx[b], flip[b]);
-        assert_eq!(&out[b * 3072..(b + 1) * 3072], &expected[..], "image {b} (dy {}, dx {}, flip {})", dy[b], dx[b], flip[b]);
+        assert_eq!(
+            &out[b * 3072..(b + 1) * 3072],
+            &expected[..],
+            "image {b} (dy {}, dx {}, flip {})",
+            dy[b],
+            dx[b],
+            flip[b]
+        );
     }
 }
 
@@ -96,7 +111,10 @@ fn padding_is_zero_before_normalisation() {
 #[test]
 fn normalisation_matches_the_formula() {
     let values: Vec<u8> = (0..=255).collect();
-    let x = Tensor::from_slice(&values).view([1, 1, 1, 256]).expand([2, 3, 1, 256], false).contiguous();
+    let x = Tensor::from_slice(&values)
+        .view([1, 1, 1, 256])
+        .expand([2, 3, 1, 256], false)
+        .contiguous();
     let out = to_vec_f32(&Normalizer::cifar100(Device::Cpu).apply(&x));
     // torchvision: ToTensor (divide by 255 in f32), then Normalize (subtract mean, divide by std).
     let mean = Tensor::from_slice(&CIFAR100_MEAN).view([1, 3, 1, 1]);
@@ -128,8 +146,17 @@ fn training_batches_follow_the_plan_and_the_seed() {
         for (k, &l) in got_labels.iter().enumerate() {
             assert_eq!(l, plan.order[pos]);
             let i = l as usize;
-            let img = naive_crop_flip(&raw[i * 3072..(i + 1) * 3072], plan.dy[pos], plan.dx[pos], plan.flip[pos]);
-            let expected: Vec<f32> = img.iter().enumerate().map(|(p, &v)| table[(p / 1024) * 256 + v as usize]).collect();
+            let img = naive_crop_flip(
+                &raw[i * 3072..(i + 1) * 3072],
+                plan.dy[pos],
+                plan.dx[pos],
+                plan.flip[pos],
+            );
+            let expected: Vec<f32> = img
+                .iter()
+                .enumerate()
+                .map(|(p, &v)| table[(p / 1024) * 256 + v as usize])
+                .collect();
             assert_eq!(&got[k * 3072..(k + 1) * 3072], &expected[..]);
             pos += 1;
         }
@@ -152,7 +179,10 @@ fn an_epoch_visits_every_training_image_exactly_once() {
     let labels: Vec<i64> = (0..n as i64).collect();
     let src = InMemorySource::new(&raw, &labels, 96, true, 100, Device::Cpu).unwrap();
     for seed in [0, 1] {
-        let mut seen: Vec<i64> = src.epoch(seed).flat_map(|b| Vec::<i64>::try_from(b.unwrap().labels).unwrap()).collect();
+        let mut seen: Vec<i64> = src
+            .epoch(seed)
+            .flat_map(|b| Vec::<i64>::try_from(b.unwrap().labels).unwrap())
+            .collect();
         assert_eq!(seen.len(), n);
         seen.sort();
         assert_eq!(seen, labels);
@@ -169,7 +199,11 @@ fn test_transform_is_normalisation_only_in_file_order() {
     let labels: Vec<i64> = (0..n as i64).map(|i| i % 100).collect();
     let src = InMemorySource::new(&raw, &labels, 32, false, 100, Device::Cpu).unwrap();
     let table = normalize_table(CIFAR100_MEAN, CIFAR100_STD);
-    let expected: Vec<f32> = raw.iter().enumerate().map(|(p, &v)| table[(p % 3072 / 1024) * 256 + v as usize]).collect();
+    let expected: Vec<f32> = raw
+        .iter()
+        .enumerate()
+        .map(|(p, &v)| table[(p % 3072 / 1024) * 256 + v as usize])
+        .collect();
     for seed in [0, 99] {
         let got: Vec<f32> = src.epoch(seed).flat_map(|b| to_vec_f32(&b.unwrap().images)).collect();
         assert_eq!(got, expected);

@@ -42,13 +42,22 @@ fn python_and_binary_versions_read_the_same_images_and_labels() {
     // Another seed gives other data.
     let other = tempfile::tempdir().unwrap();
     write_synthetic(other.path(), 300, 120, SynthFormat::Binary, 12).unwrap();
-    assert_ne!(load_split(other.path(), true, false).unwrap().images, load_split(bin.path(), true, false).unwrap().images);
+    assert_ne!(
+        load_split(other.path(), true, false).unwrap().images,
+        load_split(bin.path(), true, false).unwrap().images
+    );
 }
 
 #[test]
 fn synth_command_writes_a_loadable_set() {
     let d = tempfile::tempdir().unwrap();
-    let args = catkd::cli::SynthArgs { out: d.path().to_path_buf(), train: 200, test: 100, format: SynthFormat::Python, seed: 3 };
+    let args = catkd::cli::SynthArgs {
+        out: d.path().to_path_buf(),
+        train: 200,
+        test: 100,
+        format: SynthFormat::Python,
+        seed: 3,
+    };
     catkd::data::synthetic::run_cli(&args).unwrap();
     let s = load_split(d.path(), true, false).unwrap();
     assert_eq!(s.len(), 200);
@@ -74,13 +83,19 @@ fn loaders_batch_the_splits() {
     cfg.DATASET.ROOT = d.path().to_string_lossy().into_owned();
     cfg.SOLVER.BATCH_SIZE = 64;
     let train = train_loader(&cfg, Device::Cpu).unwrap();
-    assert_eq!((train.num_images(), train.num_batches(), train.num_classes()), (250, 4, 100));
+    assert_eq!(
+        (train.num_images(), train.num_batches(), train.num_classes()),
+        (250, 4, 100)
+    );
     let sizes: Vec<i64> = train.epoch(0).map(|b| b.unwrap().images.size()[0]).collect();
     assert_eq!(sizes, vec![64, 64, 64, 58], "the last partial batch is kept");
     let test = test_loader(DatasetKind::Cifar100, d.path(), 32, 1, Device::Cpu).unwrap();
     assert_eq!((test.num_images(), test.num_batches()), (70, 3));
     let split = load_split(d.path(), false, false).unwrap();
-    let labels: Vec<i64> = test.epoch(5).flat_map(|b| Vec::<i64>::try_from(b.unwrap().labels).unwrap()).collect();
+    let labels: Vec<i64> = test
+        .epoch(5)
+        .flat_map(|b| Vec::<i64>::try_from(b.unwrap().labels).unwrap())
+        .collect();
     assert_eq!(labels, split.labels, "test batches go in file order");
 }
 
@@ -108,13 +123,21 @@ fn reduction_keeps_the_first_images_of_the_first_classes() {
     cfg.DATASET.RESERVED_RATE = 0.55;
     let train = train_loader(&cfg, Device::Cpu).unwrap();
     assert_eq!(train.num_images(), 150);
-    let mut labels: Vec<i64> = train.epoch(3).flat_map(|b| Vec::<i64>::try_from(b.unwrap().labels).unwrap()).collect();
+    let mut labels: Vec<i64> = train
+        .epoch(3)
+        .flat_map(|b| Vec::<i64>::try_from(b.unwrap().labels).unwrap())
+        .collect();
     labels.sort();
     let mut expected: Vec<i64> = keep.iter().map(|&i| split.labels[i]).collect();
     expected.sort();
     assert_eq!(labels, expected);
     // The test split is untouched.
-    assert_eq!(test_loader(DatasetKind::Cifar100, d.path(), 64, 1, Device::Cpu).unwrap().num_images(), 10);
+    assert_eq!(
+        test_loader(DatasetKind::Cifar100, d.path(), 64, 1, Device::Cpu)
+            .unwrap()
+            .num_images(),
+        10
+    );
 }
 
 fn tar_gz_of(src_root: &Path, folder: &str, archive: &Path) {
@@ -129,7 +152,10 @@ fn archives_in_the_root_are_unpacked_on_first_use() {
     let src = tempfile::tempdir().unwrap();
     write_synthetic(src.path(), 200, 50, SynthFormat::Python, 2).unwrap();
     write_synthetic(src.path(), 200, 50, SynthFormat::Binary, 2).unwrap();
-    for (folder, archive) in [("cifar-100-python", "cifar-100-python.tar.gz"), ("cifar-100-binary", "cifar-100-binary.tar.gz")] {
+    for (folder, archive) in [
+        ("cifar-100-python", "cifar-100-python.tar.gz"),
+        ("cifar-100-binary", "cifar-100-binary.tar.gz"),
+    ] {
         let root = tempfile::tempdir().unwrap();
         tar_gz_of(src.path(), folder, &root.path().join(archive));
         let s = load_split(root.path(), true, false).unwrap();
@@ -146,7 +172,10 @@ fn archives_in_the_root_are_unpacked_on_first_use() {
     let bytes = fs::read(&full).unwrap();
     fs::write(root.path().join("cifar-100-python.tar.gz"), &bytes[..bytes.len() / 2]).unwrap();
     let e = err_text(load_split(root.path(), true, false));
-    assert!(e.contains("could not unpack") && e.contains("cifar-100-python.tar.gz"), "{e}");
+    assert!(
+        e.contains("could not unpack") && e.contains("cifar-100-python.tar.gz"),
+        "{e}"
+    );
     assert!(!root.path().join("cifar-100-python").exists());
 }
 
@@ -166,7 +195,10 @@ fn serve(body: Vec<u8>, status: &'static str, requests: usize) -> String {
                     Ok(n) => req.extend_from_slice(&buf[..n]),
                 }
             }
-            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = s.write_all(head.as_bytes());
             let _ = s.write_all(&body);
         }
@@ -198,7 +230,11 @@ fn download_checks_the_md5_and_unpacks() {
 
     // A server error is reported with the address.
     let url = serve(b"nope".to_vec(), "404 Not Found", 1);
-    let e = err_text(cifar100::download_python(tempfile::tempdir().unwrap().path(), &url, &md5));
+    let e = err_text(cifar100::download_python(
+        tempfile::tempdir().unwrap().path(),
+        &url,
+        &md5,
+    ));
     assert!(e.contains("could not download") && e.contains(&url), "{e}");
 }
 
@@ -208,7 +244,13 @@ fn missing_data_says_where_it_looked_and_what_to_do() {
     let e = err_text(load_split(root.path(), true, false));
     assert!(e.contains("cifar-100-python") && e.contains("cifar-100-binary"), "{e}");
     assert!(e.contains("catkd data download"), "{e}");
-    let e = err_text(test_loader(DatasetKind::Cifar100, &root.path().join("nowhere"), 64, 1, Device::Cpu));
+    let e = err_text(test_loader(
+        DatasetKind::Cifar100,
+        &root.path().join("nowhere"),
+        64,
+        1,
+        Device::Cpu,
+    ));
     assert!(e.contains("not found"), "{e}");
 }
 
@@ -222,7 +264,10 @@ fn bad_python_files_are_one_clear_sentence() {
     // Truncated.
     fs::write(&path, &good[..good.len() / 2]).unwrap();
     let e = err_text(load_split(d.path(), true, false));
-    assert!(e.contains("is not a readable CIFAR-100 python file") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("is not a readable CIFAR-100 python file") && e.contains("truncated"),
+        "{e}"
+    );
 
     // Foreign file.
     fs::write(&path, b"hello, this is not a pickle").unwrap();
@@ -257,7 +302,10 @@ fn bad_binary_files_are_one_clear_sentence() {
     let good = fs::read(&path).unwrap();
     fs::write(&path, &good[..good.len() - 10]).unwrap();
     let e = err_text(load_split(d.path(), true, false));
-    assert!(e.contains("not a whole number of 3074-byte") && e.contains("train.bin"), "{e}");
+    assert!(
+        e.contains("not a whole number of 3074-byte") && e.contains("train.bin"),
+        "{e}"
+    );
     let mut bad = good.clone();
     bad[3074 + 1] = 150;
     fs::write(&path, &bad).unwrap();

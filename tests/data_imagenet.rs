@@ -40,9 +40,19 @@ fn scan_follows_image_folder_order() {
     make_split(t.path());
     let f = scan(t.path()).unwrap();
     assert_eq!(f.classes, vec!["b_class", "n01", "n02"]);
-    let names: Vec<String> = f.samples.iter().map(|(p, _)| p.strip_prefix(t.path()).unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(&names[..3], &["b_class/img_0.jpg", "b_class/img_1.JPEG", "b_class/sub/img_2.png"]);
-    assert_eq!(f.samples.iter().map(|s| s.1).collect::<Vec<_>>(), vec![0, 0, 0, 1, 1, 1, 2, 2, 2]);
+    let names: Vec<String> = f
+        .samples
+        .iter()
+        .map(|(p, _)| p.strip_prefix(t.path()).unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        &names[..3],
+        &["b_class/img_0.jpg", "b_class/img_1.JPEG", "b_class/sub/img_2.png"]
+    );
+    assert_eq!(
+        f.samples.iter().map(|s| s.1).collect::<Vec<_>>(),
+        vec![0, 0, 0, 1, 1, 1, 2, 2, 2]
+    );
 }
 
 #[test]
@@ -63,11 +73,17 @@ fn test_transform_resizes_crops_and_normalises() {
             // A solid colour stays solid through resize and crop (JPEG may move it a few levels).
             for c in 0..3 {
                 let plane = b.images.get(k as i64).get(c);
-                let (lo, hi) = (plane.min().double_value(&[]) as f32, plane.max().double_value(&[]) as f32);
+                let (lo, hi) = (
+                    plane.min().double_value(&[]) as f32,
+                    plane.max().double_value(&[]) as f32,
+                );
                 let v = colours[label as usize][c as usize] as usize;
                 let expect_lo = table[c as usize * 256 + v.saturating_sub(6)];
                 let expect_hi = table[c as usize * 256 + (v + 6).min(255)];
-                assert!(lo >= expect_lo && hi <= expect_hi, "class {label} channel {c}: {lo}..{hi}");
+                assert!(
+                    lo >= expect_lo && hi <= expect_hi,
+                    "class {label} channel {c}: {lo}..{hi}"
+                );
             }
         }
         labels.extend(l);
@@ -78,7 +94,11 @@ fn test_transform_resizes_crops_and_normalises() {
 #[test]
 fn png_test_transform_is_exact() {
     let t = tempfile::tempdir().unwrap();
-    save(&solid(300, 260, [10, 128, 250]), &t.path().join("a/x.png"), ImageFormat::Png);
+    save(
+        &solid(300, 260, [10, 128, 250]),
+        &t.path().join("a/x.png"),
+        ImageFormat::Png,
+    );
     let src = ImageFolderSource::open(t.path(), false, 8, 1, Device::Cpu).unwrap();
     let b = src.epoch(0).next().unwrap().unwrap();
     let table = normalize_table(IMAGENET_MEAN, IMAGENET_STD);
@@ -98,7 +118,10 @@ fn training_epochs_are_shuffled_complete_and_seeded() {
     save(&g, &t.path().join("n02/grad.png"), ImageFormat::Png);
     let src = ImageFolderSource::open(t.path(), true, 3, 2, Device::Cpu).unwrap();
     let run = |seed| -> Vec<(Vec<i64>, tch::Tensor)> {
-        src.epoch(seed).map(|b| b.unwrap()).map(|b| (Vec::<i64>::try_from(&b.labels).unwrap(), b.images)).collect()
+        src.epoch(seed)
+            .map(|b| b.unwrap())
+            .map(|b| (Vec::<i64>::try_from(&b.labels).unwrap(), b.images))
+            .collect()
     };
     let a = run(5);
     let mut labels: Vec<i64> = a.iter().flat_map(|(l, _)| l.clone()).collect();
@@ -161,23 +184,44 @@ fn undecodable_images_are_skipped_and_bad_folders_refused() {
     let empty = tempfile::tempdir().unwrap();
     make_split(empty.path());
     fs::create_dir_all(empty.path().join("z_empty")).unwrap();
-    let e = format!("{:#}", ImageFolderSource::open(empty.path(), true, 4, 1, Device::Cpu).err().unwrap());
+    let e = format!(
+        "{:#}",
+        ImageFolderSource::open(empty.path(), true, 4, 1, Device::Cpu)
+            .err()
+            .unwrap()
+    );
     assert!(e.contains("z_empty") && e.contains("holds no image files"), "{e}");
 
-    let e = format!("{:#}", ImageFolderSource::open(&t.path().join("missing"), true, 4, 1, Device::Cpu).err().unwrap());
+    let e = format!(
+        "{:#}",
+        ImageFolderSource::open(&t.path().join("missing"), true, 4, 1, Device::Cpu)
+            .err()
+            .unwrap()
+    );
     assert!(e.contains("not found") && e.contains("imagenet/{train,val}"), "{e}");
 }
 
 #[test]
 fn bilinear_resampling_matches_pillow_within_one_level() {
-    let img = RgbImage::from_fn(50, 40, |x, y| Rgb([((x * 7 + y * 3) % 256) as u8, ((x * x + y) % 251) as u8, (((x ^ y) * 5) % 256) as u8]));
+    let img = RgbImage::from_fn(50, 40, |x, y| {
+        Rgb([
+            ((x * 7 + y * 3) % 256) as u8,
+            ((x * x + y) % 251) as u8,
+            (((x ^ y) * 5) % 256) as u8,
+        ])
+    });
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pil_bilinear");
     let mut r = fast_image_resize::Resizer::new();
     for (name, w, h) in [("down_12x10.rgb", 12, 10), ("up_45x40.rgb", 45, 40)] {
         let golden = fs::read(dir.join(name)).unwrap();
         let ours = catkd::data::imagenet::resample(&img, (3, 2, 30, 25), w, h, &mut r).unwrap();
         assert_eq!(golden.len(), ours.as_raw().len());
-        let worst = golden.iter().zip(ours.as_raw()).map(|(&a, &b)| (i16::from(a) - i16::from(b)).abs()).max().unwrap();
+        let worst = golden
+            .iter()
+            .zip(ours.as_raw())
+            .map(|(&a, &b)| (i16::from(a) - i16::from(b)).abs())
+            .max()
+            .unwrap();
         assert!(worst <= 1, "{name}: off by {worst} from Pillow");
     }
 }

@@ -20,7 +20,11 @@ fn manifest() -> Value {
 }
 
 fn shape(v: &Value) -> Vec<i64> {
-    v.as_array().expect("shape array").iter().map(|d| d.as_i64().expect("dim")).collect()
+    v.as_array()
+        .expect("shape array")
+        .iter()
+        .map(|d| d.as_i64().expect("dim"))
+        .collect()
 }
 
 fn dataset_key(d: DatasetKind) -> &'static str {
@@ -63,10 +67,7 @@ fn load_prefixed(
         }
     });
     for key in tensors.keys().filter_map(|k| k.strip_prefix(prefix)) {
-        if !vars.contains_key(key)
-            && !key.ends_with("num_batches_tracked")
-            && !is_unused(model, dataset, key)
-        {
+        if !vars.contains_key(key) && !key.ends_with("num_batches_tracked") && !is_unused(model, dataset, key) {
             errors.push(format!("{key}: in golden but not in the model"));
         }
     }
@@ -78,8 +79,7 @@ fn load_prefixed(
 }
 
 fn load_map(vs: &nn::VarStore, weights: &BTreeMap<String, Tensor>) -> Result<(), String> {
-    let as_hash: HashMap<String, Tensor> =
-        weights.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
+    let as_hash: HashMap<String, Tensor> = weights.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
     load_prefixed(vs, "", DatasetKind::Cifar100, &as_hash, "")
 }
 
@@ -100,8 +100,7 @@ fn check_against_manifest(name: &str, dataset: DatasetKind, entry: &Value) -> Ve
     };
 
     // Variable names and shapes.
-    let ours: BTreeMap<String, Vec<i64>> =
-        vs.variables().into_iter().map(|(k, v)| (k, v.size())).collect();
+    let ours: BTreeMap<String, Vec<i64>> = vs.variables().into_iter().map(|(k, v)| (k, v.size())).collect();
     let mut expected = BTreeMap::new();
     for kv in entry["state_dict"].as_array().expect("state_dict") {
         let key = kv[0].as_str().expect("key").to_string();
@@ -114,9 +113,7 @@ fn check_against_manifest(name: &str, dataset: DatasetKind, entry: &Value) -> Ve
         for (k, s) in &expected {
             match ours.get(k) {
                 None => errors.push(format!("{name}: missing variable {k}")),
-                Some(o) if o != s => {
-                    errors.push(format!("{name}: {k} has shape {o:?}, want {s:?}"))
-                }
+                Some(o) if o != s => errors.push(format!("{name}: {k} has shape {o:?}, want {s:?}")),
                 _ => {}
             }
         }
@@ -151,8 +148,7 @@ fn check_against_manifest(name: &str, dataset: DatasetKind, entry: &Value) -> Ve
         errors.push(format!("{name}: logits {:?}, want {logits_shape:?}", out.logits.size()));
     }
     let feats: Vec<Vec<i64>> = out.feats.iter().map(Tensor::size).collect();
-    let want_feats: Vec<Vec<i64>> =
-        entry["feats"].as_array().expect("feats").iter().map(shape).collect();
+    let want_feats: Vec<Vec<i64>> = entry["feats"].as_array().expect("feats").iter().map(shape).collect();
     if feats != want_feats {
         errors.push(format!("{name}: feats {feats:?}, want {want_feats:?}"));
     }
@@ -257,8 +253,7 @@ fn only_cifar_mobilenetv2_test_leaves_reference_keys_out() {
 fn forward_goldens_match_reference() {
     let dir = fixtures().join("goldens");
     let index: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).expect("index"))
-            .expect("index parses");
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).expect("index")).expect("index parses");
     let mut checked = 0;
     let mut errors = Vec::new();
     for (name, entry) in index["models"].as_object().expect("models") {
@@ -294,11 +289,12 @@ fn forward_goldens_match_reference() {
 fn conversion_goldens_match_reference() {
     let dir = fixtures().join("goldens");
     let index: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).expect("index"))
-            .expect("index parses");
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).expect("index")).expect("index parses");
     let mut checked = 0;
     for (key, entry) in index["models"].as_object().expect("models") {
-        let Some((plain_name, cam_name)) = key.split_once("->") else { continue };
+        let Some((plain_name, cam_name)) = key.split_once("->") else {
+            continue;
+        };
         let fc_key = entry["fc_key"].as_str().expect("fc_key");
         let info = models::lookup(plain_name, DatasetKind::Cifar100).expect("plain model");
         assert_eq!(info.fc_key, Some(fc_key), "{plain_name}");
@@ -307,10 +303,8 @@ fn conversion_goldens_match_reference() {
 
         // Plain model with its FC.
         let plain_vs = nn::VarStore::new(Device::Cpu);
-        let plain =
-            models::build(plain_name, DatasetKind::Cifar100, &plain_vs.root()).expect("build");
-        load_prefixed(&plain_vs, plain_name, DatasetKind::Cifar100, &golden, "plain_weights.")
-            .expect("plain weights");
+        let plain = models::build(plain_name, DatasetKind::Cifar100, &plain_vs.root()).expect("build");
+        load_prefixed(&plain_vs, plain_name, DatasetKind::Cifar100, &golden, "plain_weights.").expect("plain weights");
         let plain_logits = tch::no_grad(|| plain.forward_t(input, false)).logits;
         let d = max_abs_diff(&plain_logits, &golden["plain.logits"]);
         assert!(d <= TOLERANCE, "{plain_name}: plain logits off by {d}");
@@ -318,15 +312,15 @@ fn conversion_goldens_match_reference() {
         // Convert the plain state dict and load it into the CAM variant.
         let plain_weights: BTreeMap<String, Tensor> = golden
             .iter()
-            .filter_map(|(k, v)| {
-                Some((k.strip_prefix("plain_weights.")?.to_string(), v.to_kind(Kind::Float)))
-            })
+            .filter_map(|(k, v)| Some((k.strip_prefix("plain_weights.")?.to_string(), v.to_kind(Kind::Float))))
             .collect();
         let converted = cam::convert_to_cam(&plain_weights, fc_key).expect("convert");
-        assert!(!converted.keys().any(|k| k.starts_with(&format!("{fc_key}."))), "FC keys dropped");
+        assert!(
+            !converted.keys().any(|k| k.starts_with(&format!("{fc_key}."))),
+            "FC keys dropped"
+        );
         let cam_vs = nn::VarStore::new(Device::Cpu);
-        let cam_model =
-            models::build(cam_name, DatasetKind::Cifar100, &cam_vs.root()).expect("build");
+        let cam_model = models::build(cam_name, DatasetKind::Cifar100, &cam_vs.root()).expect("build");
         load_map(&cam_vs, &converted).expect("converted weights fit the CAM model");
         let out = tch::no_grad(|| cam_model.forward_t(input, false));
         let d_logits = max_abs_diff(&out.logits, &golden["converted.logits"]);
@@ -336,9 +330,11 @@ fn conversion_goldens_match_reference() {
 
         // Converting drops exactly the FC bias.
         let bias = &plain_weights[&format!("{fc_key}.bias")];
-        let d_bias =
-            max_abs_diff(&(&out.logits - &plain_logits), &(-bias).expand_as(&plain_logits));
-        assert!(d_bias <= TOLERANCE, "{cam_name}: logits shift differs from -bias by {d_bias}");
+        let d_bias = max_abs_diff(&(&out.logits - &plain_logits), &(-bias).expand_as(&plain_logits));
+        assert!(
+            d_bias <= TOLERANCE,
+            "{cam_name}: logits shift differs from -bias by {d_bias}"
+        );
         checked += 1;
     }
     assert_eq!(checked, 2, "conversion goldens checked");
@@ -354,7 +350,10 @@ fn convert_to_cam_requires_the_fc_weight() {
     let err = cam::convert_to_cam(&plain, "fc").expect_err("no fc.weight");
     assert!(err.to_string().contains("fc.weight"), "{err}");
 
-    plain.insert("fc.weight".to_string(), Tensor::ones([10, 4], (Kind::Float, Device::Cpu)));
+    plain.insert(
+        "fc.weight".to_string(),
+        Tensor::ones([10, 4], (Kind::Float, Device::Cpu)),
+    );
     plain.insert("fc.bias".to_string(), Tensor::ones([10], (Kind::Float, Device::Cpu)));
     let converted = cam::convert_to_cam(&plain, "fc").expect("converts");
     assert_eq!(converted.len(), 2);
@@ -374,8 +373,7 @@ fn summaries_and_registry_listing() {
     assert_eq!(s.cam, Some(vec![2, 100, 8, 8]));
     assert_eq!(s.params, 1_233_440);
     let plain =
-        models::summarize(&models::lookup("resnet8x4", DatasetKind::Cifar100).expect("known"))
-            .expect("summary");
+        models::summarize(&models::lookup("resnet8x4", DatasetKind::Cifar100).expect("known")).expect("summary");
     assert_eq!(plain.cam, None);
 
     // `catkd models --json`: an array of objects with the documented keys.
@@ -413,7 +411,11 @@ fn initialisation_follows_reference() {
 
     // Kaiming fan-out normal convs, PyTorch-default FC (U(+-1/sqrt(in))), BN weight 1 bias 0.
     let v = build("resnet32x4");
-    close(stats(&v, "layer3.0.conv2.weight").0, (2.0f64 / (9.0 * 256.0)).sqrt(), "resnet conv");
+    close(
+        stats(&v, "layer3.0.conv2.weight").0,
+        (2.0f64 / (9.0 * 256.0)).sqrt(),
+        "resnet conv",
+    );
     let (std, max) = stats(&v, "fc.weight");
     close(std, 1.0 / (3.0f64 * 256.0).sqrt(), "resnet fc std");
     assert!(max <= 1.0 / 16.0, "resnet fc bound {max}");
@@ -422,7 +424,11 @@ fn initialisation_follows_reference() {
     assert_eq!(v["layer1.0.bn1.bias"].abs().max().double_value(&[]), 0.0);
     assert_eq!(v["layer1.0.bn1.running_var"].min().double_value(&[]), 1.0);
     let v = build("resnet32x4_test");
-    close(stats(&v, "conv_test.weight").0, (2.0f64 / 100.0).sqrt(), "resnet conv_test");
+    close(
+        stats(&v, "conv_test.weight").0,
+        (2.0f64 / 100.0).sqrt(),
+        "resnet conv_test",
+    );
 
     // VGG: FC N(0, 0.01) with zero bias; conv_test left at PyTorch's default.
     let v = build("vgg13");
@@ -483,7 +489,9 @@ fn all_outputs_match_reference_code() {
             let out = tch::no_grad(|| model.forward_t(&dump["input"], mode == "train"));
             check("logits".into(), &out.logits, &dump[&format!("{mode}.logits")]);
             let count = |kind: &str| {
-                dump.keys().filter(|k| k.starts_with(&format!("{mode}.{kind}."))).count()
+                dump.keys()
+                    .filter(|k| k.starts_with(&format!("{mode}.{kind}.")))
+                    .count()
             };
             if count("feats") != out.feats.len() || count("preact") != out.preact_feats.len() {
                 check(
@@ -501,8 +509,9 @@ fn all_outputs_match_reference_code() {
                 }
             }
             // Without a reference pooled feature (ImageNet CAM variants) it is the logits.
-            let pooled =
-                dump.get(&format!("{mode}.pooled")).unwrap_or(&dump[&format!("{mode}.logits")]);
+            let pooled = dump
+                .get(&format!("{mode}.pooled"))
+                .unwrap_or(&dump[&format!("{mode}.logits")]);
             check(format!("{mode}.pooled"), &out.pooled, pooled);
         }
         // Running statistics after the train-mode forward (momentum 0.1, and the WRN quirk of
@@ -520,7 +529,10 @@ fn all_outputs_match_reference_code() {
     }
     assert!(errors.is_empty(), "{} mismatches:\n{}", errors.len(), errors.join("\n"));
     assert_eq!(checked, 48);
-    assert!(stats_compared > 1000, "only {stats_compared} running statistics compared");
+    assert!(
+        stats_compared > 1000,
+        "only {stats_compared} running statistics compared"
+    );
 }
 
 /// One train-mode forward + backward per family and head: autograd works through every layer

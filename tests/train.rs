@@ -26,11 +26,20 @@ fn fixture() -> &'static Fixture {
         let cfg = write_cfg(&root, "vanilla", &data);
         let text = std::fs::read_to_string(&cfg).unwrap();
         std::fs::write(&cfg, text + "DISTILLER:\n  TYPE: \"NONE\"\n  STUDENT: \"resnet20\"\n").unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_train")).arg("--cfg").arg(&cfg).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_train"))
+            .arg("--cfg")
+            .arg(&cfg)
+            .output()
+            .unwrap();
         assert_success(&out);
         let teacher = root.join("out/test/vanilla/student_best.safetensors");
         assert!(teacher.exists());
-        Fixture { _dir: dir, root, data, teacher }
+        Fixture {
+            _dir: dir,
+            root,
+            data,
+            teacher,
+        }
     })
 }
 
@@ -49,16 +58,28 @@ fn write_cfg(dir: &Path, name: &str, data: &Path) -> PathBuf {
 
 fn train(dir: &Path, data: &Path, name: &str, opts: &[&str]) -> Output {
     let cfg = write_cfg(dir, name, data);
-    Command::new(env!("CARGO_BIN_EXE_train")).arg("--cfg").arg(cfg).args(opts).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_train"))
+        .arg("--cfg")
+        .arg(cfg)
+        .args(opts)
+        .output()
+        .unwrap()
 }
 
 fn assert_success(out: &Output) {
-    assert!(out.status.success(), "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The one run folder under `dir/out/test`.
 fn only_run_dir(dir: &Path) -> PathBuf {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("out/test")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("out/test"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
     runs.remove(0)
 }
@@ -72,7 +93,10 @@ fn assert_learned(run_dir: &Path, what: &str) {
     let m = metrics(run_dir);
     let last = m.last().unwrap();
     let acc = last["test_acc"].as_f64().unwrap();
-    assert!(acc > 20.0, "{what}: test top-1 {acc}% should be well above the 1% of chance");
+    assert!(
+        acc > 20.0,
+        "{what}: test top-1 {acc}% should be well above the 1% of chance"
+    );
 }
 
 const OUTPUTS: [&str; 9] = [
@@ -96,14 +120,34 @@ fn vanilla_learns_and_writes_every_output() {
         assert!(run.join(file).exists(), "{file} missing");
     }
     let log = std::fs::read_to_string(run.join("worklog.txt")).unwrap();
-    for field in ["epoch: 1", "lr: 0.05", "train_acc:", "train_loss:", "test_acc:", "test_acc_top5:", "test_loss:", "best_acc\t"] {
+    for field in [
+        "epoch: 1",
+        "lr: 0.05",
+        "train_acc:",
+        "train_loss:",
+        "test_acc:",
+        "test_acc_top5:",
+        "test_loss:",
+        "best_acc\t",
+    ] {
         assert!(log.contains(field), "worklog.txt lacks {field:?}:\n{log}");
     }
     let m = metrics(&run);
     assert_eq!(m.len(), 3);
     assert_eq!(m[2]["epoch"], 3);
-    assert!((m[2]["lr"].as_f64().unwrap() - 0.005).abs() < 1e-12, "epoch 3 is after the decay stage");
-    for key in ["train_loss", "train_acc", "test_acc", "test_acc_top5", "test_loss", "seconds", "images_per_second"] {
+    assert!(
+        (m[2]["lr"].as_f64().unwrap() - 0.005).abs() < 1e-12,
+        "epoch 3 is after the decay stage"
+    );
+    for key in [
+        "train_loss",
+        "train_acc",
+        "test_acc",
+        "test_acc_top5",
+        "test_loss",
+        "seconds",
+        "images_per_second",
+    ] {
         assert!(m[0][key].is_number(), "metrics.jsonl lacks {key}");
     }
 }
@@ -117,12 +161,24 @@ fn kd_learns_from_the_teacher() {
         dir.path(),
         &f.data,
         "kd",
-        &["DISTILLER.TYPE", "KD", "DISTILLER.TEACHER", "resnet20", "DISTILLER.STUDENT", "resnet8", "CAT_KD.teacher_dir", &teacher],
+        &[
+            "DISTILLER.TYPE",
+            "KD",
+            "DISTILLER.TEACHER",
+            "resnet20",
+            "DISTILLER.STUDENT",
+            "resnet8",
+            "CAT_KD.teacher_dir",
+            &teacher,
+        ],
     );
     assert_success(&out);
     let run = only_run_dir(dir.path());
     let name = run.file_name().unwrap().to_string_lossy().to_string();
-    assert!(name.starts_with("kdDISTILLER.TYPE:KD,DISTILLER.TEACHER:resnet20,"), "overrides name the run: {name}");
+    assert!(
+        name.starts_with("kdDISTILLER.TYPE:KD,DISTILLER.TEACHER:resnet20,"),
+        "overrides name the run: {name}"
+    );
     assert_learned(&run, "KD");
     let m = metrics(&run);
     assert!(m[0]["losses"]["loss_kd"].as_f64().unwrap() > 0.0);
@@ -140,7 +196,11 @@ fn cat_kd_learns_from_a_converted_teacher() {
     );
     let text = std::fs::read_to_string(&cfg).unwrap() + &extra;
     std::fs::write(&cfg, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_train")).arg("--cfg").arg(&cfg).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_train"))
+        .arg("--cfg")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("resnet20_test"), "the CAM variants are used:\n{stderr}");
@@ -159,7 +219,16 @@ fn cat_kd_learns_from_a_converted_teacher() {
 fn resume_is_exact() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let opts = ["DISTILLER.TYPE", "NONE", "DISTILLER.STUDENT", "resnet8", "SOLVER.EPOCHS", "3", "LOG.SAVE_CHECKPOINT_FREQ", "1"];
+    let opts = [
+        "DISTILLER.TYPE",
+        "NONE",
+        "DISTILLER.STUDENT",
+        "resnet8",
+        "SOLVER.EPOCHS",
+        "3",
+        "LOG.SAVE_CHECKPOINT_FREQ",
+        "1",
+    ];
     // One run straight through.
     let straight = dir.path().join("straight");
     std::fs::create_dir_all(&straight).unwrap();
@@ -173,12 +242,26 @@ fn resume_is_exact() {
     // Same experiment folder: move the two-epoch run to where the three-epoch config writes.
     let name2 = "rDISTILLER.TYPE:NONE,DISTILLER.STUDENT:resnet8,SOLVER.EPOCHS:2,LOG.SAVE_CHECKPOINT_FREQ:1";
     let name3 = "rDISTILLER.TYPE:NONE,DISTILLER.STUDENT:resnet8,SOLVER.EPOCHS:3,LOG.SAVE_CHECKPOINT_FREQ:1";
-    std::fs::rename(resumed.join("out/test").join(name2), resumed.join("out/test").join(name3)).unwrap();
+    std::fs::rename(
+        resumed.join("out/test").join(name2),
+        resumed.join("out/test").join(name3),
+    )
+    .unwrap();
     let cfg = write_cfg(&resumed, "r", &f.data);
-    let out = Command::new(env!("CARGO_BIN_EXE_train")).arg("--cfg").arg(cfg).arg("--resume").args(opts).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_train"))
+        .arg("--cfg")
+        .arg(cfg)
+        .arg("--resume")
+        .args(opts)
+        .output()
+        .unwrap();
     assert_success(&out);
-    let a = catkd::checkpoint::read_checkpoint(&straight.join("out/test").join(name3).join("student_latest.safetensors")).unwrap();
-    let b = catkd::checkpoint::read_checkpoint(&resumed.join("out/test").join(name3).join("student_latest.safetensors")).unwrap();
+    let a =
+        catkd::checkpoint::read_checkpoint(&straight.join("out/test").join(name3).join("student_latest.safetensors"))
+            .unwrap();
+    let b =
+        catkd::checkpoint::read_checkpoint(&resumed.join("out/test").join(name3).join("student_latest.safetensors"))
+            .unwrap();
     assert_eq!(a.tensors.len(), b.tensors.len());
     for (k, t) in &a.tensors {
         let u = &b.tensors[k];
@@ -216,7 +299,10 @@ fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
-    assert!(line.contains("the loss became") && line.contains("epoch 2, iteration"), "{stderr}");
+    assert!(
+        line.contains("the loss became") && line.contains("epoch 2, iteration"),
+        "{stderr}"
+    );
     assert!(line.contains("latest.safetensors) is kept"), "{line}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // The checkpoint of epoch 1 is untouched and still loads.
@@ -229,10 +315,25 @@ fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
 fn missing_teacher_names_the_path_and_the_fix() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let out = train(dir.path(), &f.data, "noteacher", &["DISTILLER.TYPE", "KD", "DISTILLER.TEACHER", "resnet56", "DISTILLER.STUDENT", "resnet8"]);
+    let out = train(
+        dir.path(),
+        &f.data,
+        "noteacher",
+        &[
+            "DISTILLER.TYPE",
+            "KD",
+            "DISTILLER.TEACHER",
+            "resnet56",
+            "DISTILLER.STUDENT",
+            "resnet8",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("resnet56_vanilla/ckpt_epoch_240.pth") && stderr.contains("catkd teachers"), "{stderr}");
+    assert!(
+        stderr.contains("resnet56_vanilla/ckpt_epoch_240.pth") && stderr.contains("catkd teachers"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -248,7 +349,11 @@ fn eval_reads_our_checkpoint_and_reference_format_ones() {
             .output()
             .unwrap();
         assert_success(&out);
-        let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+        let line = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
         // The documented field order: model, top1, top5, loss, num_images.
         let order: Vec<usize> = ["\"model\":", "\"top1\":", "\"top5\":", "\"loss\":", "\"num_images\":"]
             .iter()
@@ -262,8 +367,14 @@ fn eval_reads_our_checkpoint_and_reference_format_ones() {
     assert_eq!(ours["model"], "resnet20");
     // The trainer's own evaluation of that checkpoint's epoch agrees with `catkd eval`.
     let m = metrics(&f.root.join("out/test/vanilla"));
-    let best = m.iter().map(|r| r["test_acc"].as_f64().unwrap()).fold(f64::MIN, f64::max);
-    assert!((ours["top1"].as_f64().unwrap() - best).abs() < 1e-9, "eval {ours} vs best epoch {best}");
+    let best = m
+        .iter()
+        .map(|r| r["test_acc"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert!(
+        (ours["top1"].as_f64().unwrap() - best).abs() < 1e-9,
+        "eval {ours} vs best epoch {best}"
+    );
     // A plain checkpoint given to the CAM variant is converted: same predictions up to the bias.
     let cam = eval("resnet20_test", &f.teacher);
     assert_eq!(cam["num_images"], 300);

@@ -27,9 +27,18 @@ pub fn atomic_write_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result
     let name = path
         .file_name()
         .ok_or_else(|| anyhow!("cannot write {}: the path does not name a file", path.display()))?;
-    fs::create_dir_all(&dir)
-        .map_err(|e| anyhow!("cannot create folder {} to write {}: {e}; check the path and permissions", dir.display(), path.display()))?;
-    let tmp = dir.join(format!("{TEMP_PREFIX}{}-{}", std::process::id(), name.to_string_lossy()));
+    fs::create_dir_all(&dir).map_err(|e| {
+        anyhow!(
+            "cannot create folder {} to write {}: {e}; check the path and permissions",
+            dir.display(),
+            path.display()
+        )
+    })?;
+    let tmp = dir.join(format!(
+        "{TEMP_PREFIX}{}-{}",
+        std::process::id(),
+        name.to_string_lossy()
+    ));
     let result = (|| -> io::Result<()> {
         let mut f = File::create(&tmp)?;
         fill(&mut f)?;
@@ -42,7 +51,10 @@ pub fn atomic_write_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
-        return Err(anyhow!("cannot write {}: {e}; check free disk space and permissions (the previous file, if any, is unchanged)", path.display()));
+        return Err(anyhow!(
+            "cannot write {}: {e}; check free disk space and permissions (the previous file, if any, is unchanged)",
+            path.display()
+        ));
     }
     Ok(())
 }

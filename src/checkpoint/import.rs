@@ -30,7 +30,11 @@ pub fn import_into(vs: &nn::VarStore, tensors: &BTreeMap<String, Tensor>) -> Res
 /// is changed unless all match. Checkpoint keys the model lacks are ignored with one warning,
 /// silently when they start with one of `ignore_prefixes`; `num_batches_tracked` counters are
 /// skipped. Values are converted to each variable's dtype and device, under no_grad.
-pub fn import_into_ignoring(vs: &nn::VarStore, tensors: &BTreeMap<String, Tensor>, ignore_prefixes: &[&str]) -> Result<()> {
+pub fn import_into_ignoring(
+    vs: &nn::VarStore,
+    tensors: &BTreeMap<String, Tensor>,
+    ignore_prefixes: &[&str],
+) -> Result<()> {
     let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     let mut missing = Vec::new();
     for (name, var) in &vars {
@@ -53,17 +57,26 @@ pub fn import_into_ignoring(vs: &nn::VarStore, tensors: &BTreeMap<String, Tensor
     let unexpected: Vec<&str> = tensors
         .keys()
         .map(String::as_str)
-        .filter(|k| !vars.contains_key(*k) && !k.ends_with("num_batches_tracked") && !ignore_prefixes.iter().any(|p| k.starts_with(p)))
+        .filter(|k| {
+            !vars.contains_key(*k)
+                && !k.ends_with("num_batches_tracked")
+                && !ignore_prefixes.iter().any(|p| k.starts_with(p))
+        })
         .collect();
     if !unexpected.is_empty() {
-        tracing::warn!("ignoring {} checkpoint tensors the model does not have: {}", unexpected.len(), list(&unexpected));
+        tracing::warn!(
+            "ignoring {} checkpoint tensors the model does not have: {}",
+            unexpected.len(),
+            list(&unexpected)
+        );
     }
     tch::no_grad(|| -> Result<()> {
         for (name, var) in &vars {
             let src = &tensors[name];
             let src = src.f_to_kind(var.kind())?.f_to_device(var.device())?;
             let mut dst = var.shallow_clone();
-            dst.f_copy_(&src).map_err(|e| anyhow!("cannot copy checkpoint tensor {name} into the model: {e}"))?;
+            dst.f_copy_(&src)
+                .map_err(|e| anyhow!("cannot copy checkpoint tensor {name} into the model: {e}"))?;
         }
         Ok(())
     })
@@ -78,7 +91,9 @@ pub fn plain_to_cam(
     fc_key: Option<&str>,
 ) -> Result<(BTreeMap<String, Tensor>, bool)> {
     match fc_key {
-        Some(fc) if is_cam && !tensors.contains_key("conv_test.weight") && tensors.contains_key(&format!("{fc}.weight")) => {
+        Some(fc)
+            if is_cam && !tensors.contains_key("conv_test.weight") && tensors.contains_key(&format!("{fc}.weight")) =>
+        {
             Ok((models::cam::convert_to_cam(&tensors, fc)?, true))
         }
         _ => Ok((tensors, false)),
@@ -87,13 +102,23 @@ pub fn plain_to_cam(
 
 /// A reference distiller checkpoint (`latest`, `best`, `epoch_N`) holds `student.<key>` and
 /// `teacher.<key>`: when none of the model's own keys is there, take the student's.
-fn student_of_distiller(vs: &nn::VarStore, tensors: BTreeMap<String, Tensor>, source: &Path) -> BTreeMap<String, Tensor> {
+fn student_of_distiller(
+    vs: &nn::VarStore,
+    tensors: BTreeMap<String, Tensor>,
+    source: &Path,
+) -> BTreeMap<String, Tensor> {
     let vars = vs.variables();
     if vars.keys().any(|k| tensors.contains_key(k)) || !tensors.keys().any(|k| k.starts_with("student.")) {
         return tensors;
     }
-    tracing::info!("{} is a distiller's checkpoint: loading its student.* weights", source.display());
-    tensors.into_iter().filter_map(|(k, v)| k.strip_prefix("student.").map(|s| (s.to_string(), v))).collect()
+    tracing::info!(
+        "{} is a distiller's checkpoint: loading its student.* weights",
+        source.display()
+    );
+    tensors
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("student.").map(|s| (s.to_string(), v)))
+        .collect()
 }
 
 /// Import checkpoint tensors (read from `source`) into `model`'s VarStore, converting a plain

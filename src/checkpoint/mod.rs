@@ -47,19 +47,25 @@ const MOMENTUM_PREFIX: &str = "momentum.";
 const EXTRA_PREFIX: &str = "extra.";
 
 /// Advice appended to every read error.
-const READ_ADVICE: &str = "use a checkpoint written by catkd or by torch.save (re-download or re-save it if it is damaged)";
+const READ_ADVICE: &str =
+    "use a checkpoint written by catkd or by torch.save (re-download or re-save it if it is damaged)";
 
 /// One entry point for every checkpoint: detects the format (ours safetensors / torch zip /
 /// torch legacy). For one of our training states, the tensors are the student's.
 pub fn read_checkpoint(path: &Path) -> Result<LoadedCheckpoint> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow!("cannot read checkpoint {}: {e}; check the path", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow!("cannot read checkpoint {}: {e}; check the path", path.display()))?;
     let fail = |e: anyhow::Error| anyhow!("cannot read checkpoint {}: {e:#}; {READ_ADVICE}", path.display());
     if safetensors_file::is_safetensors(&bytes) {
         let (mut tensors, metadata) = safetensors_file::read(&bytes).map_err(fail)?;
         if metadata.get(KIND_KEY).map(String::as_str) == Some(KIND_STATE) {
             tensors = strip_prefix(tensors, STUDENT_PREFIX);
         }
-        return Ok(LoadedCheckpoint { format: CheckpointFormat::Safetensors, tensors, metadata });
+        return Ok(LoadedCheckpoint {
+            format: CheckpointFormat::Safetensors,
+            tensors,
+            metadata,
+        });
     }
     if pth::is_zip(&bytes) || pth::is_legacy(&bytes) {
         let c = pth::read_pth(&bytes).map_err(fail)?;
@@ -67,7 +73,11 @@ pub fn read_checkpoint(path: &Path) -> Result<LoadedCheckpoint> {
             pth::PthLayout::Zip => CheckpointFormat::TorchZip,
             pth::PthLayout::Legacy => CheckpointFormat::TorchLegacy,
         };
-        return Ok(LoadedCheckpoint { format, tensors: c.tensors, metadata: c.metadata });
+        return Ok(LoadedCheckpoint {
+            format,
+            tensors: c.tensors,
+            metadata: c.metadata,
+        });
     }
     bail!(
         "{} is not a checkpoint (neither a safetensors file nor a PyTorch .pth in zip or legacy format, or it is cut short); {READ_ADVICE}",
@@ -78,7 +88,9 @@ pub fn read_checkpoint(path: &Path) -> Result<LoadedCheckpoint> {
 /// A CPU tensor holding a copy of `bytes` (native, little-endian order), which must be exactly
 /// `shape`'s elements of `kind`.
 pub(crate) fn tensor_from_bytes(bytes: &[u8], shape: &[i64], kind: Kind) -> Result<Tensor> {
-    let numel = shape.iter().try_fold(1usize, |a, &d| usize::try_from(d).ok().and_then(|d| a.checked_mul(d)));
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |a, &d| usize::try_from(d).ok().and_then(|d| a.checked_mul(d)));
     if numel.and_then(|n| n.checked_mul(kind.elt_size_in_bytes())) != Some(bytes.len()) {
         bail!("{} bytes do not make a {kind:?} tensor of shape {shape:?}", bytes.len());
     }
@@ -93,7 +105,9 @@ pub(crate) fn tensor_from_bytes(bytes: &[u8], shape: &[i64], kind: Kind) -> Resu
 }
 
 fn strip_prefix(t: BTreeMap<String, Tensor>, prefix: &str) -> BTreeMap<String, Tensor> {
-    t.into_iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|s| (s.to_string(), v))).collect()
+    t.into_iter()
+        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|s| (s.to_string(), v)))
+        .collect()
 }
 
 /// Bookkeeping stored in the header of every checkpoint we write.
@@ -121,10 +135,18 @@ impl CheckpointMeta {
     fn from_map(m: &BTreeMap<String, String>, path: &Path) -> Result<Self> {
         let get = |k: &str| {
             m.get(k).ok_or_else(|| {
-                anyhow!("checkpoint {} lacks the metadata entry {k}; it was not written by catkd's trainer", path.display())
+                anyhow!(
+                    "checkpoint {} lacks the metadata entry {k}; it was not written by catkd's trainer",
+                    path.display()
+                )
             })
         };
-        let bad = |k: &str, v: &str| anyhow!("checkpoint {} has an invalid {k} {v:?} in its metadata; the file is damaged", path.display());
+        let bad = |k: &str, v: &str| {
+            anyhow!(
+                "checkpoint {} has an invalid {k} {v:?} in its metadata; the file is damaged",
+                path.display()
+            )
+        };
         let epoch = get("epoch")?;
         let best = get("best_acc")?;
         Ok(CheckpointMeta {
@@ -141,7 +163,10 @@ impl CheckpointMeta {
 /// `.running_mean`), so PyTorch's strict `load_state_dict` accepts the file. Atomic.
 pub fn save_student(path: &Path, vs: &nn::VarStore, meta: &CheckpointMeta, num_batches_tracked: i64) -> Result<()> {
     let mut tensors: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
-    let bns: Vec<String> = tensors.keys().filter_map(|k| k.strip_suffix(".running_mean").map(str::to_string)).collect();
+    let bns: Vec<String> = tensors
+        .keys()
+        .filter_map(|k| k.strip_suffix(".running_mean").map(str::to_string))
+        .collect();
     for bn in bns {
         tensors.insert(format!("{bn}.num_batches_tracked"), Tensor::from(num_batches_tracked));
     }
@@ -174,7 +199,8 @@ pub fn save_training_state(path: &Path, state: &TrainingState) -> Result<()> {
 }
 
 pub fn load_training_state(path: &Path) -> Result<TrainingState> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow!("cannot read checkpoint {}: {e}; check the path", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow!("cannot read checkpoint {}: {e}; check the path", path.display()))?;
     let not_state = || {
         anyhow!(
             "{} is not a catkd training state (it holds weights only, or is not ours); --resume needs the run's latest.safetensors",
@@ -199,6 +225,14 @@ pub fn load_training_state(path: &Path) -> Result<TrainingState> {
             momentum.insert(s.to_string(), t);
         }
     }
-    let extra = metadata.iter().filter_map(|(k, v)| k.strip_prefix(EXTRA_PREFIX).map(|s| (s.to_string(), v.clone()))).collect();
-    Ok(TrainingState { meta, student, momentum, extra })
+    let extra = metadata
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(EXTRA_PREFIX).map(|s| (s.to_string(), v.clone())))
+        .collect();
+    Ok(TrainingState {
+        meta,
+        student,
+        momentum,
+        extra,
+    })
 }

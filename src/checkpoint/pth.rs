@@ -84,7 +84,11 @@ pub fn read_pth(bytes: &[u8]) -> Result<PthContents> {
     };
     let b = Builder { storages };
     let (tensors, metadata) = b.split(&root)?;
-    Ok(PthContents { layout, tensors, metadata })
+    Ok(PthContents {
+        layout,
+        tensors,
+        metadata,
+    })
 }
 
 /// A storage reference from a persistent id: which record, what dtype, how many elements.
@@ -125,7 +129,9 @@ fn storage_kind(class: &Value) -> Result<Kind> {
 /// Decode `('storage', StorageClass, key, location, numel[, view_metadata])`. The location
 /// ("cpu", "cuda:0", ...) is ignored: everything loads to the CPU.
 fn parse_pid(pid: &Value) -> Result<StorageRef> {
-    let t = pid.as_seq().ok_or_else(|| anyhow!("a persistent id is {} instead of a tuple", pid.kind()))?;
+    let t = pid
+        .as_seq()
+        .ok_or_else(|| anyhow!("a persistent id is {} instead of a tuple", pid.kind()))?;
     match t.first().and_then(Value::as_str) {
         Some("storage") => {}
         Some("module") => bail!("the file pickles a whole nn.Module class; save model.state_dict() instead"),
@@ -137,13 +143,22 @@ fn parse_pid(pid: &Value) -> Result<StorageRef> {
     let kind = storage_kind(&t[1])?;
     let key = match &t[2] {
         Value::Int(i) => i.to_string(),
-        v => v.as_str().ok_or_else(|| anyhow!("a storage key is {}", v.kind()))?.to_string(),
+        v => v
+            .as_str()
+            .ok_or_else(|| anyhow!("a storage key is {}", v.kind()))?
+            .to_string(),
     };
-    let numel = t[4].as_int().filter(|n| *n >= 0).ok_or_else(|| anyhow!("storage {key} has no valid element count"))?;
+    let numel = t[4]
+        .as_int()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| anyhow!("storage {key} has no valid element count"))?;
     let view = match t.get(5) {
         None | Some(Value::None) => None,
         Some(v) => {
-            let s = v.as_seq().filter(|s| s.len() == 3).ok_or_else(|| anyhow!("storage {key} has a malformed view"))?;
+            let s = v
+                .as_seq()
+                .filter(|s| s.len() == 3)
+                .ok_or_else(|| anyhow!("storage {key} has a malformed view"))?;
             let off = s[1].as_int().filter(|n| *n >= 0);
             let len = s[2].as_int().filter(|n| *n >= 0);
             match (off, len) {
@@ -177,7 +192,12 @@ fn collect_storages(v: &Value, out: &mut BTreeMap<String, StorageRef>, depth: us
                 collect_storages(x, out, d)?;
             }
         }
-        Value::Object { class, args, state, items } => {
+        Value::Object {
+            class,
+            args,
+            state,
+            items,
+        } => {
             collect_storages(class, out, d)?;
             for x in args {
                 collect_storages(x, out, d)?;
@@ -199,7 +219,10 @@ fn collect_storages(v: &Value, out: &mut BTreeMap<String, StorageRef>, depth: us
 fn storage_tensor(key: &str, kind: Kind, bytes: &[u8]) -> Result<Tensor> {
     let elt = kind.elt_size_in_bytes();
     if !bytes.len().is_multiple_of(elt) {
-        bail!("storage {key} holds {} bytes, not a whole number of {elt}-byte elements", bytes.len());
+        bail!(
+            "storage {key} holds {} bytes, not a whole number of {elt}-byte elements",
+            bytes.len()
+        );
     }
     let n = i64::try_from(bytes.len() / elt).map_err(|_| anyhow!("storage {key} is too large"))?;
     super::tensor_from_bytes(bytes, &[n], kind)
@@ -222,7 +245,8 @@ fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Tensor>)> {
             Err(e) => bail!("zip record {name} is unreadable ({e})"),
         };
         let mut buf = Vec::with_capacity(usize::try_from(f.size()).unwrap_or(0).min(bytes.len()));
-        f.read_to_end(&mut buf).map_err(|e| anyhow!("zip record {name} is damaged or truncated ({e})"))?;
+        f.read_to_end(&mut buf)
+            .map_err(|e| anyhow!("zip record {name} is damaged or truncated ({e})"))?;
         Ok(Some(buf))
     };
     if let Some(order) = read_entry(&mut zip, &format!("{prefix}byteorder"))? {
@@ -240,7 +264,10 @@ fn read_zip(bytes: &[u8]) -> Result<(Value, HashMap<String, Tensor>)> {
         let data = read_entry(&mut zip, &name)?.ok_or_else(|| anyhow!("storage record {name} is missing"))?;
         let need = (r.numel as u128) * (r.kind.elt_size_in_bytes() as u128);
         if (data.len() as u128) < need {
-            bail!("storage {key} holds {} bytes but the file declares {need} (damaged file)", data.len());
+            bail!(
+                "storage {key} holds {} bytes but the file declares {need} (damaged file)",
+                data.len()
+            );
         }
         storages.insert(key.clone(), storage_tensor(&key, r.kind, &data)?);
     }
@@ -264,7 +291,9 @@ fn read_legacy(bytes: &[u8], start: usize) -> Result<(Value, HashMap<String, Ten
     }
     let root = next("saved object")?;
     let keys = next("storage key list")?;
-    let keys = keys.as_seq().ok_or_else(|| anyhow!("the storage key list is {}", keys.kind()))?;
+    let keys = keys
+        .as_seq()
+        .ok_or_else(|| anyhow!("the storage key list is {}", keys.kind()))?;
     let mut refs = BTreeMap::new();
     collect_storages(&root, &mut refs, 0)?;
     // Kind of each root storage; views share their root's kind.
@@ -273,9 +302,14 @@ fn read_legacy(bytes: &[u8], start: usize) -> Result<(Value, HashMap<String, Ten
     for k in keys {
         let key = match k {
             Value::Int(i) => i.to_string(),
-            v => v.as_str().ok_or_else(|| anyhow!("a storage key is {}", v.kind()))?.to_string(),
+            v => v
+                .as_str()
+                .ok_or_else(|| anyhow!("a storage key is {}", v.kind()))?
+                .to_string(),
         };
-        let kind = *kinds.get(&key).ok_or_else(|| anyhow!("storage {key} is listed but no tensor uses it"))?;
+        let kind = *kinds
+            .get(&key)
+            .ok_or_else(|| anyhow!("storage {key} is listed but no tensor uses it"))?;
         let head = bytes
             .get(pos..pos + 8)
             .ok_or_else(|| anyhow!("the file ends before storage {key} (truncated file)"))?;
@@ -318,7 +352,9 @@ fn is_tensor_call(v: &Value) -> bool {
 /// A whole pickled `nn.Module` (an object whose state has `_parameters`/`_modules`).
 fn module_state(v: &Value) -> Option<&Value> {
     match v {
-        Value::Object { state: Some(s), .. } if s.get("_parameters").is_some() && s.get("_modules").is_some() => Some(s),
+        Value::Object { state: Some(s), .. } if s.get("_parameters").is_some() && s.get("_modules").is_some() => {
+            Some(s)
+        }
         _ => None,
     }
 }
@@ -335,7 +371,9 @@ impl Builder {
             self.flatten_module(s, "", &mut tensors)?;
         } else if let Some(entries) = root.as_dict() {
             let picked = ["model", "state_dict"].into_iter().find_map(|k| {
-                root.get(k).filter(|v| v.as_dict().is_some() || module_state(v).is_some()).map(|v| (k, v))
+                root.get(k)
+                    .filter(|v| v.as_dict().is_some() || module_state(v).is_some())
+                    .map(|v| (k, v))
             });
             match picked {
                 Some((pick, sub)) => {
@@ -432,15 +470,26 @@ impl Builder {
 
     fn rebuild(&self, args: &[Value], name: &str) -> Result<Tensor> {
         if args.len() < 4 {
-            bail!("tensor {name} has {} rebuild arguments instead of at least 4", args.len());
+            bail!(
+                "tensor {name} has {} rebuild arguments instead of at least 4",
+                args.len()
+            );
         }
         let sref = match &args[0] {
             Value::PersistentId(p) => parse_pid(p)?,
             other => bail!("tensor {name} refers to {} instead of a storage", other.kind()),
         };
-        let storage = self.storages.get(&sref.key).ok_or_else(|| anyhow!("tensor {name} uses storage {} which is missing", sref.key))?;
+        let storage = self
+            .storages
+            .get(&sref.key)
+            .ok_or_else(|| anyhow!("tensor {name} uses storage {} which is missing", sref.key))?;
         if storage.kind() != sref.kind {
-            bail!("storage {} is used with two dtypes ({:?} and {:?})", sref.key, storage.kind(), sref.kind);
+            bail!(
+                "storage {} is used with two dtypes ({:?} and {:?})",
+                sref.key,
+                storage.kind(),
+                sref.kind
+            );
         }
         let mut base = storage.shallow_clone();
         let mut base_len = storage.size()[0];
@@ -451,11 +500,20 @@ impl Builder {
             base = base.f_narrow(0, off, len)?;
             base_len = len;
         }
-        let offset = args[1].as_int().filter(|o| *o >= 0).ok_or_else(|| anyhow!("tensor {name} has an invalid storage offset"))?;
+        let offset = args[1]
+            .as_int()
+            .filter(|o| *o >= 0)
+            .ok_or_else(|| anyhow!("tensor {name} has an invalid storage offset"))?;
         let ints = |v: &Value, what: &str| -> Result<Vec<i64>> {
-            let s = v.as_seq().ok_or_else(|| anyhow!("tensor {name} has an invalid {what}"))?;
+            let s = v
+                .as_seq()
+                .ok_or_else(|| anyhow!("tensor {name} has an invalid {what}"))?;
             s.iter()
-                .map(|x| x.as_int().filter(|i| *i >= 0).ok_or_else(|| anyhow!("tensor {name} has an invalid {what}")))
+                .map(|x| {
+                    x.as_int()
+                        .filter(|i| *i >= 0)
+                        .ok_or_else(|| anyhow!("tensor {name} has an invalid {what}"))
+                })
                 .collect()
         };
         let size = ints(&args[2], "size")?;
@@ -463,14 +521,19 @@ impl Builder {
         if size.len() != stride.len() {
             bail!("tensor {name} has {} sizes but {} strides", size.len(), stride.len());
         }
-        let numel = size.iter().try_fold(1i64, |a, &s| a.checked_mul(s)).ok_or_else(|| anyhow!("tensor {name} is impossibly large"))?;
+        let numel = size
+            .iter()
+            .try_fold(1i64, |a, &s| a.checked_mul(s))
+            .ok_or_else(|| anyhow!("tensor {name} is impossibly large"))?;
         if numel == 0 {
             return Ok(Tensor::f_empty(&size, (sref.kind, Device::Cpu))?);
         }
         let last = size
             .iter()
             .zip(&stride)
-            .try_fold(offset, |acc, (&n, &s)| (n - 1).checked_mul(s).and_then(|x| acc.checked_add(x)))
+            .try_fold(offset, |acc, (&n, &s)| {
+                (n - 1).checked_mul(s).and_then(|x| acc.checked_add(x))
+            })
             .ok_or_else(|| anyhow!("tensor {name} is impossibly large"))?;
         if last >= base_len {
             bail!(
@@ -514,7 +577,10 @@ impl Builder {
             Value::Global { module, name } => format!("{module}.{name}"),
             Value::PersistentId(_) => "<storage>".into(),
             Value::Object { .. } if is_tensor_call(v) => match self.tensor(v, "metadata") {
-                Ok(t) if t.dim() == 0 => t.f_double_value(&[]).map(|x| format!("{x:?}")).unwrap_or_else(|_| "tensor".into()),
+                Ok(t) if t.dim() == 0 => t
+                    .f_double_value(&[])
+                    .map(|x| format!("{x:?}"))
+                    .unwrap_or_else(|_| "tensor".into()),
                 Ok(t) => format!("tensor(shape={:?}, dtype={:?})", t.size(), t.kind()),
                 Err(_) => "<unreadable tensor>".into(),
             },
@@ -530,15 +596,19 @@ impl Builder {
 
     fn repr_dict(&self, v: &Value, depth: usize) -> String {
         let items = v.as_dict().unwrap_or_default();
-        let parts: Vec<String> =
-            items.iter().map(|(k, x)| format!("{}: {}", self.repr(k, depth, false), self.repr(x, depth, false))).collect();
+        let parts: Vec<String> = items
+            .iter()
+            .map(|(k, x)| format!("{}: {}", self.repr(k, depth, false), self.repr(x, depth, false)))
+            .collect();
         format!("{{{}}}", parts.join(", "))
     }
 }
 
 /// `numpy.core.multiarray.scalar(dtype, bytes)`: the value of a pickled numpy number.
 fn numpy_scalar(v: &Value) -> Option<String> {
-    let Value::Object { class, args, .. } = v else { return None };
+    let Value::Object { class, args, .. } = v else {
+        return None;
+    };
     let cname = class.class_name()?;
     if !cname.starts_with("numpy") || !cname.ends_with("multiarray.scalar") {
         return None;
@@ -590,5 +660,7 @@ fn join(prefix: &str, name: &str) -> String {
 
 /// Drop the `module.` that `nn.DataParallel` puts before every key.
 fn strip_module_prefix(t: BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {
-    t.into_iter().map(|(k, v)| (k.strip_prefix("module.").map(str::to_string).unwrap_or(k), v)).collect()
+    t.into_iter()
+        .map(|(k, v)| (k.strip_prefix("module.").map(str::to_string).unwrap_or(k), v))
+        .collect()
 }

@@ -75,7 +75,12 @@ impl View for &Raw {
 }
 
 fn raw(name: &str, t: &Tensor) -> Result<Raw> {
-    let dtype = dtype_of(t.kind()).ok_or_else(|| anyhow!("tensor {name} has dtype {:?}, which our checkpoints cannot store", t.kind()))?;
+    let dtype = dtype_of(t.kind()).ok_or_else(|| {
+        anyhow!(
+            "tensor {name} has dtype {:?}, which our checkpoints cannot store",
+            t.kind()
+        )
+    })?;
     let t = t.f_to_device(Device::Cpu)?.f_contiguous()?;
     let numel = t.numel();
     let mut data = vec![0u8; numel * t.kind().elt_size_in_bytes()];
@@ -88,7 +93,10 @@ fn raw(name: &str, t: &Tensor) -> Result<Raw> {
 
 /// Serialise named tensors and string metadata, then write them atomically.
 pub fn write(path: &Path, tensors: &BTreeMap<String, Tensor>, metadata: &BTreeMap<String, String>) -> Result<()> {
-    let raws: Vec<(String, Raw)> = tensors.iter().map(|(k, t)| Ok((k.clone(), raw(k, t)?))).collect::<Result<_>>()?;
+    let raws: Vec<(String, Raw)> = tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), raw(k, t)?)))
+        .collect::<Result<_>>()?;
     let meta: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let bytes = safetensors::tensor::serialize(raws.iter().map(|(k, r)| (k.as_str(), r)), &Some(meta))
         .map_err(|e| anyhow!("cannot encode checkpoint {}: {e:?}", path.display()))?;
@@ -98,15 +106,18 @@ pub fn write(path: &Path, tensors: &BTreeMap<String, Tensor>, metadata: &BTreeMa
 /// Parse a safetensors file held in memory into CPU tensors and its metadata. Errors are one
 /// phrase without the file name (the caller adds it).
 pub fn read(bytes: &[u8]) -> Result<(BTreeMap<String, Tensor>, BTreeMap<String, String>)> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("the safetensors data is damaged or truncated ({e:?})"))?;
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| anyhow!("the safetensors data is damaged or truncated ({e:?})"))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
-        let kind = kind_of(view.dtype()).ok_or_else(|| anyhow!("tensor {name} has unsupported dtype {:?}", view.dtype()))?;
+        let kind =
+            kind_of(view.dtype()).ok_or_else(|| anyhow!("tensor {name} has unsupported dtype {:?}", view.dtype()))?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let t = super::tensor_from_bytes(view.data(), &shape, kind).map_err(|e| anyhow!("tensor {name}: {e}"))?;
         tensors.insert(name, t);
     }
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("the safetensors header is damaged ({e:?})"))?;
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("the safetensors header is damaged ({e:?})"))?;
     let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
     Ok((tensors, metadata))
 }

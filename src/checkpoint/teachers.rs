@@ -28,7 +28,9 @@ const INSTALL_HINT: &str = "install the reference teachers with `catkd teachers 
 
 /// Where a CIFAR teacher lies once the archive is unpacked into `dir`.
 pub fn teacher_path(dir: &Path, model: &str) -> PathBuf {
-    dir.join("cifar_teachers").join(format!("{model}_vanilla")).join("ckpt_epoch_240.pth")
+    dir.join("cifar_teachers")
+        .join(format!("{model}_vanilla"))
+        .join("ckpt_epoch_240.pth")
 }
 
 /// Teacher checkpoint path a run uses: CAT_KD.teacher_dir when set, else the registry default
@@ -50,9 +52,16 @@ pub fn resolve_teacher(cfg: &crate::config::Config, info: &ModelInfo) -> Result<
         return Ok(path);
     }
     if cfg.CAT_KD.teacher_dir.as_deref().is_some_and(|d| !d.is_empty()) {
-        bail!("teacher checkpoint {} (CAT_KD.teacher_dir) does not exist; fix CAT_KD.teacher_dir or {INSTALL_HINT}", path.display());
+        bail!(
+            "teacher checkpoint {} (CAT_KD.teacher_dir) does not exist; fix CAT_KD.teacher_dir or {INSTALL_HINT}",
+            path.display()
+        );
     }
-    bail!("teacher checkpoint for {} not found at {}; {INSTALL_HINT}", info.name, path.display())
+    bail!(
+        "teacher checkpoint for {} not found at {}; {INSTALL_HINT}",
+        info.name,
+        path.display()
+    )
 }
 
 /// `catkd teachers [--from FILE.tar] [--download] [--url URL] [--dir DIR]`.
@@ -79,10 +88,17 @@ pub fn status_report(dir: &Path) -> String {
         let p = teacher_path(dir, model);
         let present = p.is_file();
         missing += usize::from(!present);
-        out.push_str(&format!("{model:<11} {:<8} {}\n", if present { "present" } else { "missing" }, p.display()));
+        out.push_str(&format!(
+            "{model:<11} {:<8} {}\n",
+            if present { "present" } else { "missing" },
+            p.display()
+        ));
     }
     if missing > 0 {
-        out.push_str(&format!("{missing} of {} CIFAR-100 teachers missing: {INSTALL_HINT}\n", CIFAR_TEACHERS.len()));
+        out.push_str(&format!(
+            "{missing} of {} CIFAR-100 teachers missing: {INSTALL_HINT}\n",
+            CIFAR_TEACHERS.len()
+        ));
     }
     out
 }
@@ -128,7 +144,12 @@ enum Plan {
 
 fn plan_entry<R: Read>(archive: &Path, dir: &Path, entry: &tar::Entry<R>) -> Result<Plan> {
     use tar::EntryType as T;
-    let path = entry.path().map_err(|e| anyhow!("archive {} has an unreadable entry name ({e}); it is damaged", archive.display()))?;
+    let path = entry.path().map_err(|e| {
+        anyhow!(
+            "archive {} has an unreadable entry name ({e}); it is damaged",
+            archive.display()
+        )
+    })?;
     let kind = entry.header().entry_type();
     if matches!(kind, T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink) {
         return Ok(Plan::Skip);
@@ -154,7 +175,13 @@ fn plan_entry<R: Read>(archive: &Path, dir: &Path, entry: &tar::Entry<R>) -> Res
                 .link_name()
                 .ok()
                 .flatten()
-                .ok_or_else(|| anyhow!("archive {} has a link {} without a target; it is damaged", archive.display(), path.display()))?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "archive {} has a link {} without a target; it is damaged",
+                        archive.display(),
+                        path.display()
+                    )
+                })?
                 .into_owned();
             if kind == T::Symlink {
                 // A symlink's target is relative to the link's own folder.
@@ -177,10 +204,16 @@ fn plan_entry<R: Read>(archive: &Path, dir: &Path, entry: &tar::Entry<R>) -> Res
 /// Unpack a teacher archive into `dir` after checking every entry. Returns the number of files.
 pub fn unpack_archive(archive: &Path, dir: &Path) -> Result<usize> {
     let open = || -> Result<tar::Archive<File>> {
-        let f = File::open(archive).map_err(|e| anyhow!("cannot open archive {}: {e}; check the path", archive.display()))?;
+        let f = File::open(archive)
+            .map_err(|e| anyhow!("cannot open archive {}: {e}; check the path", archive.display()))?;
         Ok(tar::Archive::new(f))
     };
-    let damaged = |e: io::Error| anyhow!("archive {} is damaged or not a tar file ({e}); download it again", archive.display());
+    let damaged = |e: io::Error| {
+        anyhow!(
+            "archive {} is damaged or not a tar file ({e}); download it again",
+            archive.display()
+        )
+    };
     // Pass 1: check everything, write nothing.
     let mut count = 0;
     let mut a = open()?;
@@ -191,7 +224,10 @@ pub fn unpack_archive(archive: &Path, dir: &Path) -> Result<usize> {
         }
     }
     if count == 0 {
-        bail!("archive {} holds no files; download cifar_teachers.tar again", archive.display());
+        bail!(
+            "archive {} holds no files; download cifar_teachers.tar again",
+            archive.display()
+        );
     }
     // Pass 2: write.
     fs::create_dir_all(dir).map_err(|e| anyhow!("cannot create folder {}: {e}", dir.display()))?;
@@ -225,7 +261,10 @@ fn symlink(target: &Path, link: &Path) -> io::Result<()> {
 
 #[cfg(not(unix))]
 fn symlink(_target: &Path, link: &Path) -> io::Result<()> {
-    Err(io::Error::other(format!("symbolic links are not supported here ({})", link.display())))
+    Err(io::Error::other(format!(
+        "symbolic links are not supported here ({})",
+        link.display()
+    )))
 }
 
 /// Fetch `url` into a temporary file in `dir` with a progress bar, unpack it, remove it.
@@ -245,7 +284,10 @@ fn download(url: &str, to: &Path) -> Result<()> {
             "cannot download {url} ({why}); without network access, download cifar_teachers.tar by hand from that address and run `catkd teachers --from cifar_teachers.tar`"
         )
     };
-    let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(20)).timeout_read(Duration::from_secs(60)).build();
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(20))
+        .timeout_read(Duration::from_secs(60))
+        .build();
     let resp = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, _) => offline(format!("the server answered HTTP {code}")),
         ureq::Error::Transport(t) => offline(t.to_string()),
@@ -261,19 +303,28 @@ fn download(url: &str, to: &Path) -> Result<()> {
     );
     bar.set_message("cifar_teachers.tar");
     let mut reader = resp.into_reader();
-    let mut file = File::create(to).map_err(|e| anyhow!("cannot create {}: {e}; check free disk space and permissions", to.display()))?;
+    let mut file = File::create(to).map_err(|e| {
+        anyhow!(
+            "cannot create {}: {e}; check free disk space and permissions",
+            to.display()
+        )
+    })?;
     let mut buf = vec![0u8; 1 << 16];
     let mut got: u64 = 0;
     loop {
-        let n = reader.read(&mut buf).map_err(|e| offline(format!("the connection failed after {got} bytes: {e}")))?;
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| offline(format!("the connection failed after {got} bytes: {e}")))?;
         if n == 0 {
             break;
         }
-        file.write_all(&buf[..n]).map_err(|e| anyhow!("cannot write {}: {e}; check free disk space", to.display()))?;
+        file.write_all(&buf[..n])
+            .map_err(|e| anyhow!("cannot write {}: {e}; check free disk space", to.display()))?;
         got += n as u64;
         bar.set_position(got);
     }
-    file.sync_all().map_err(|e| anyhow!("cannot write {}: {e}", to.display()))?;
+    file.sync_all()
+        .map_err(|e| anyhow!("cannot write {}: {e}", to.display()))?;
     bar.finish_and_clear();
     if let Some(n) = total.filter(|n| *n != got) {
         return Err(offline(format!("the transfer stopped after {got} of {n} bytes")));

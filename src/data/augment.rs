@@ -43,7 +43,10 @@ impl Normalizer {
 
     /// Another handle on the same statistics (for a batch-preparation thread).
     pub fn shallow_clone(&self) -> Self {
-        Normalizer { mean: self.mean.shallow_clone(), std: self.std.shallow_clone() }
+        Normalizer {
+            mean: self.mean.shallow_clone(),
+            std: self.std.shallow_clone(),
+        }
     }
 
     /// N x 3 x H x W u8 -> N x 3 x H x W f32, normalised, contiguous.
@@ -87,7 +90,11 @@ pub fn crop_flip_index(images: &[i64], dy: &[i64], dx: &[i64], flip: &[bool], ze
                 for (j, r) in row.iter_mut().enumerate() {
                     let j = j as i64;
                     let x = dx[k] + if flip[k] { side - 1 - j } else { j } - CIFAR_PAD;
-                    *r = if (0..side).contains(&y) && (0..side).contains(&x) { base + c * plane + y * side + x } else { zero_at };
+                    *r = if (0..side).contains(&y) && (0..side).contains(&x) {
+                        base + c * plane + y * side + x
+                    } else {
+                        zero_at
+                    };
                 }
                 index.extend_from_slice(&row);
             }

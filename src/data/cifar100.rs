@@ -134,7 +134,11 @@ pub fn locate(root: &Path, train: bool, download: bool) -> Result<(Layout, PathB
             if file.is_file() {
                 return Ok((layout, file.clone()));
             }
-            bail!("{} was unpacked but holds no {}; the archive is incomplete", archive.display(), file.display());
+            bail!(
+                "{} was unpacked but holds no {}; the archive is incomplete",
+                archive.display(),
+                file.display()
+            );
         }
     }
     if download && !root.join(PYTHON_DIR).exists() {
@@ -177,13 +181,21 @@ pub fn download_cli(args: &crate::cli::DownloadArgs) -> Result<()> {
     let root = &args.root;
     let dir = root.join(PYTHON_DIR);
     if dir.join("train").is_file() && dir.join("test").is_file() {
-        println!("{} already holds CIFAR-100 (python version); delete it to download again", dir.display());
+        println!(
+            "{} already holds CIFAR-100 (python version); delete it to download again",
+            dir.display()
+        );
         return Ok(());
     }
     download_python(root, &args.url, CIFAR100_MD5)?;
     let train = load_split(root, true, false)?;
     let test = load_split(root, false, false)?;
-    println!("CIFAR-100 is in {}: {} training and {} test images", dir.display(), train.len(), test.len());
+    println!(
+        "CIFAR-100 is in {}: {} training and {} test images",
+        dir.display(),
+        train.len(),
+        test.len()
+    );
     Ok(())
 }
 
@@ -192,12 +204,18 @@ pub fn download_cli(args: &crate::cli::DownloadArgs) -> Result<()> {
 pub fn read_python_file(path: &Path) -> Result<CifarSplit> {
     let bytes = fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
     let (value, _) = pickle::load(&bytes).map_err(|e| {
-        anyhow::anyhow!("{} is not a readable CIFAR-100 python file ({e}); delete it and unpack or download the data again", path.display())
+        anyhow::anyhow!(
+            "{} is not a readable CIFAR-100 python file ({e}); delete it and unpack or download the data again",
+            path.display()
+        )
     })?;
     drop(bytes);
     let kind = value.kind();
     let Value::Dict(entries) = value else {
-        bail!("{} holds {kind} instead of a dict; it is not a CIFAR-100 python file", path.display());
+        bail!(
+            "{} holds {kind} instead of a dict; it is not a CIFAR-100 python file",
+            path.display()
+        );
     };
     let mut data = None;
     let mut labels = None;
@@ -208,20 +226,39 @@ pub fn read_python_file(path: &Path) -> Result<CifarSplit> {
             _ => {}
         }
     }
-    let data = data.ok_or_else(|| anyhow::anyhow!("{} has no `data` entry; it is not a CIFAR-100 python file", path.display()))?;
+    let data = data.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} has no `data` entry; it is not a CIFAR-100 python file",
+            path.display()
+        )
+    })?;
     let labels = labels.ok_or_else(|| {
-        anyhow::anyhow!("{} has no `fine_labels` entry; it is not a CIFAR-100 python file (CIFAR-10 has `labels`)", path.display())
+        anyhow::anyhow!(
+            "{} has no `fine_labels` entry; it is not a CIFAR-100 python file (CIFAR-10 has `labels`)",
+            path.display()
+        )
     })?;
     let (shape, images) = numpy_u8_array(data).map_err(|e| anyhow::anyhow!("{}: `data` {e}", path.display()))?;
     if shape.len() != 2 || shape[1] != IMAGE_BYTES {
-        bail!("{}: `data` has shape {shape:?}, expected N x {IMAGE_BYTES} (N images of 3 x 32 x 32)", path.display());
+        bail!(
+            "{}: `data` has shape {shape:?}, expected N x {IMAGE_BYTES} (N images of 3 x 32 x 32)",
+            path.display()
+        );
     }
     let n = shape[0];
-    let seq = labels
-        .as_seq()
-        .ok_or_else(|| anyhow::anyhow!("{}: `fine_labels` is {}, expected a list of ints", path.display(), labels.kind()))?;
+    let seq = labels.as_seq().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: `fine_labels` is {}, expected a list of ints",
+            path.display(),
+            labels.kind()
+        )
+    })?;
     if seq.len() != n {
-        bail!("{}: `fine_labels` has {} entries but `data` has {n} images", path.display(), seq.len());
+        bail!(
+            "{}: `fine_labels` has {} entries but `data` has {n} images",
+            path.display(),
+            seq.len()
+        );
     }
     let mut out = Vec::with_capacity(n);
     for (i, v) in seq.iter().enumerate() {
@@ -231,7 +268,13 @@ pub fn read_python_file(path: &Path) -> Result<CifarSplit> {
             None => bail!("{}: label {i} is {}, expected an int", path.display(), v.kind()),
         }
     }
-    Ok(CifarSplit { images, labels: out, class_names: Vec::new(), layout: Layout::Python, path: path.to_path_buf() })
+    Ok(CifarSplit {
+        images,
+        labels: out,
+        class_names: Vec::new(),
+        layout: Layout::Python,
+        path: path.to_path_buf(),
+    })
 }
 
 /// Decode a pickled numpy uint8 array (`numpy.core.multiarray._reconstruct` + `BUILD` state)
@@ -276,7 +319,10 @@ fn numpy_u8_array(v: Value) -> Result<(Vec<usize>, Vec<u8>)> {
     };
     let numel: usize = shape.iter().product();
     if bytes.len() != numel {
-        bail!("holds {} bytes but shape {shape:?} needs {numel}; the file is truncated or corrupt", bytes.len());
+        bail!(
+            "holds {} bytes but shape {shape:?} needs {numel}; the file is truncated or corrupt",
+            bytes.len()
+        );
     }
     if fortran && shape.len() == 2 {
         let (r, c) = (shape[0], shape[1]);
@@ -289,7 +335,10 @@ fn numpy_u8_array(v: Value) -> Result<(Vec<usize>, Vec<u8>)> {
         return Ok((shape, out));
     }
     if fortran && shape.len() > 2 {
-        bail!("is a Fortran-ordered array of {} dimensions, which is not supported", shape.len());
+        bail!(
+            "is a Fortran-ordered array of {} dimensions, which is not supported",
+            shape.len()
+        );
     }
     Ok((shape, bytes))
 }
@@ -297,7 +346,8 @@ fn numpy_u8_array(v: Value) -> Result<(Vec<usize>, Vec<u8>)> {
 /// Fine class names from the python version's `meta` file.
 pub fn read_python_meta(path: &Path) -> Result<Vec<String>> {
     let bytes = fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
-    let (v, _) = pickle::load(&bytes).map_err(|e| anyhow::anyhow!("{} is not a readable CIFAR-100 meta file ({e})", path.display()))?;
+    let (v, _) = pickle::load(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not a readable CIFAR-100 meta file ({e})", path.display()))?;
     let names = v
         .get("fine_label_names")
         .and_then(|n| n.as_seq())
@@ -326,11 +376,22 @@ pub fn read_binary_file(path: &Path) -> Result<CifarSplit> {
         labels.push(fine);
         images.extend_from_slice(&rec[2..]);
     }
-    Ok(CifarSplit { images, labels, class_names: Vec::new(), layout: Layout::Binary, path: path.to_path_buf() })
+    Ok(CifarSplit {
+        images,
+        labels,
+        class_names: Vec::new(),
+        layout: Layout::Binary,
+        path: path.to_path_buf(),
+    })
 }
 
 /// One name per line (`fine_label_names.txt`).
 pub fn read_names_txt(path: &Path) -> Result<Vec<String>> {
     let text = fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))?;
-    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
 }

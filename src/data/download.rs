@@ -34,10 +34,12 @@ pub fn fetch(url: &str, dest: &Path, expected_md5: &str) -> Result<()> {
             }
         };
         hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).with_context(|| format!("could not write {}", part.display()))?;
+        out.write_all(&buf[..n])
+            .with_context(|| format!("could not write {}", part.display()))?;
         total += n as u64;
     }
-    out.flush().with_context(|| format!("could not write {}", part.display()))?;
+    out.flush()
+        .with_context(|| format!("could not write {}", part.display()))?;
     drop(out);
     if let Some(len) = expected_len {
         if len != total {
@@ -60,7 +62,9 @@ pub fn file_md5(path: &Path) -> Result<String> {
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).with_context(|| format!("could not read {}", path.display()))?;
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("could not read {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -82,13 +86,20 @@ pub fn unpack_tar_gz(archive: &Path, root: &Path, folder: &str) -> Result<PathBu
         let file = File::open(archive).with_context(|| format!("could not open {}", archive.display()))?;
         let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
         tar.unpack(&scratch).map_err(|e| {
-            anyhow::anyhow!("could not unpack {} ({e}); the archive is truncated or not a tar.gz file — delete it and get it again", archive.display())
+            anyhow::anyhow!(
+                "could not unpack {} ({e}); the archive is truncated or not a tar.gz file — delete it and get it again",
+                archive.display()
+            )
         })?;
         let inner = scratch.join(folder);
         if !inner.is_dir() {
-            bail!("{} does not contain the folder {folder}/; it is not the expected archive", archive.display());
+            bail!(
+                "{} does not contain the folder {folder}/; it is not the expected archive",
+                archive.display()
+            );
         }
-        fs::rename(&inner, &target).with_context(|| format!("could not move the unpacked {folder}/ to {}", target.display()))?;
+        fs::rename(&inner, &target)
+            .with_context(|| format!("could not move the unpacked {folder}/ to {}", target.display()))?;
         Ok(())
     })();
     let _ = fs::remove_dir_all(&scratch);

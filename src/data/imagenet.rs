@@ -13,8 +13,8 @@
 use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -34,7 +34,9 @@ pub const CROP: u32 = 224;
 pub const RESIZE: u32 = 256;
 /// File name endings torchvision's ImageFolder accepts (compared case-insensitively). Only JPEG
 /// and PNG decode here; other formats are skipped with a warning.
-pub const IMG_EXTENSIONS: &[&str] = &[".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"];
+pub const IMG_EXTENSIONS: &[&str] = &[
+    ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
+];
 
 /// The images of one split: class names sorted by folder name, and (file, class index) pairs.
 #[derive(Debug, Clone)]
@@ -58,12 +60,19 @@ pub fn scan(dir: &Path) -> Result<ImageFolder> {
         if entry.path().is_dir() {
             match entry.file_name().into_string() {
                 Ok(name) => classes.push(name),
-                Err(name) => bail!("class folder {:?} in {} has a name that is not UTF-8; rename it", name, dir.display()),
+                Err(name) => bail!(
+                    "class folder {:?} in {} has a name that is not UTF-8; rename it",
+                    name,
+                    dir.display()
+                ),
             }
         }
     }
     if classes.is_empty() {
-        bail!("{} holds no class folders; ImageFolder expects one folder of images per class", dir.display());
+        bail!(
+            "{} holds no class folders; ImageFolder expects one folder of images per class",
+            dir.display()
+        );
     }
     classes.sort();
     let mut samples = Vec::new();
@@ -158,7 +167,13 @@ fn decode(path: &Path) -> Result<RgbImage> {
 /// that torchvision uses on PIL images (within one grey level of PIL). The region is copied out
 /// first: resampling it in place would let the filter read pixels beyond its edges, which PIL
 /// never sees.
-pub fn resample(img: &RgbImage, region: (u32, u32, u32, u32), out_w: u32, out_h: u32, resizer: &mut fr::Resizer) -> Result<RgbImage> {
+pub fn resample(
+    img: &RgbImage,
+    region: (u32, u32, u32, u32),
+    out_w: u32,
+    out_h: u32,
+    resizer: &mut fr::Resizer,
+) -> Result<RgbImage> {
     let (left, top, w, h) = region;
     let cropped;
     let src_img = if region == (0, 0, img.width(), img.height()) {
@@ -171,7 +186,8 @@ pub fn resample(img: &RgbImage, region: (u32, u32, u32, u32), out_w: u32, out_h:
     let mut dst = fr::images::Image::new(out_w, out_h, fr::PixelType::U8x3);
     let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
     resizer.resize(&src, &mut dst, &options)?;
-    RgbImage::from_raw(out_w, out_h, dst.into_vec()).ok_or_else(|| anyhow::anyhow!("resampled image has the wrong size"))
+    RgbImage::from_raw(out_w, out_h, dst.into_vec())
+        .ok_or_else(|| anyhow::anyhow!("resampled image has the wrong size"))
 }
 
 /// The training transform (before ToTensor/Normalize): 224 x 224 RGB, row-major, interleaved.
@@ -187,7 +203,11 @@ pub fn train_transform(img: &RgbImage, rng: &mut SplitMix64, resizer: &mut fr::R
 /// The test transform (before ToTensor/Normalize): resize the shorter side to 256, centre crop 224.
 pub fn test_transform(img: &RgbImage, resizer: &mut fr::Resizer) -> Result<RgbImage> {
     let (w, h) = resize_shorter(img.width(), img.height(), RESIZE);
-    let resized = if (w, h) == img.dimensions() { img.clone() } else { resample(img, (0, 0, img.width(), img.height()), w, h, resizer)? };
+    let resized = if (w, h) == img.dimensions() {
+        img.clone()
+    } else {
+        resample(img, (0, 0, img.width(), img.height()), w, h, resizer)?
+    };
     let top = (f64::from(h - CROP) / 2.0).round_ties_even() as u32;
     let left = (f64::from(w - CROP) / 2.0).round_ties_even() as u32;
     Ok(imageops::crop_imm(&resized, left, top, CROP, CROP).to_image())
@@ -210,8 +230,20 @@ impl ImageFolderSource {
             bail!("the batch size must be at least 1");
         }
         let folder = scan(dir)?;
-        tracing::info!("{}: {} images in {} classes", dir.display(), folder.samples.len(), folder.classes.len());
-        Ok(ImageFolderSource { folder: Arc::new(folder), train, batch_size, workers: workers.max(1), device, normalizer: Normalizer::imagenet(device) })
+        tracing::info!(
+            "{}: {} images in {} classes",
+            dir.display(),
+            folder.samples.len(),
+            folder.classes.len()
+        );
+        Ok(ImageFolderSource {
+            folder: Arc::new(folder),
+            train,
+            batch_size,
+            workers: workers.max(1),
+            device,
+            normalizer: Normalizer::imagenet(device),
+        })
     }
 
     pub fn classes(&self) -> &[String] {
@@ -235,7 +267,11 @@ impl BatchSource for ImageFolderSource {
     fn epoch<'a>(&'a self, seed: u64) -> Box<dyn Iterator<Item = Result<Batch>> + 'a> {
         let n = self.folder.samples.len();
         let order: Vec<usize> = if self.train {
-            SplitMix64::new(seed).permutation(n).into_iter().map(|i| i as usize).collect()
+            SplitMix64::new(seed)
+                .permutation(n)
+                .into_iter()
+                .map(|i| i as usize)
+                .collect()
         } else {
             (0..n).collect()
         };
@@ -285,30 +321,48 @@ impl<'a> DecodeEpoch<'a> {
             let order = Arc::clone(&order);
             let train = source.train;
             let cancelled = Arc::clone(&cancelled);
-            let spawned = std::thread::Builder::new().name(format!("catkd-decode-{w}")).spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(guard) => guard.recv(),
-                    Err(_) => return,
-                };
-                let Ok(job) = job else { return };
-                if cancelled.load(Ordering::Relaxed) {
-                    return;
-                }
-                let _ = job.reply.send(decode_batch(&folder, &order, job.positions, train, seed));
-            });
+            let spawned = std::thread::Builder::new()
+                .name(format!("catkd-decode-{w}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    if cancelled.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let _ = job
+                        .reply
+                        .send(decode_batch(&folder, &order, job.positions, train, seed));
+                });
             if let Ok(h) = spawned {
                 workers.push(h);
             }
         }
         let total = order.len();
-        DecodeEpoch { source, jobs: Some(tx), cancelled, depth: 2 * workers.len().max(1), workers, pending: VecDeque::new(), next_start: 0, total, skipped: 0, delivered: 0 }
+        DecodeEpoch {
+            source,
+            jobs: Some(tx),
+            cancelled,
+            depth: 2 * workers.len().max(1),
+            workers,
+            pending: VecDeque::new(),
+            next_start: 0,
+            total,
+            skipped: 0,
+            delivered: 0,
+        }
     }
 
     fn submit(&mut self) {
         while self.pending.len() < self.depth && self.next_start < self.total {
             let end = (self.next_start + self.source.batch_size).min(self.total);
             let (reply, result) = sync_channel(1);
-            let job = Job { positions: self.next_start..end, reply };
+            let job = Job {
+                positions: self.next_start..end,
+                reply,
+            };
             if let Some(jobs) = &self.jobs {
                 let _ = jobs.send(job);
             }
@@ -320,7 +374,9 @@ impl<'a> DecodeEpoch<'a> {
     fn to_batch(&self, d: Decoded) -> Result<Batch> {
         let k = d.labels.len() as i64;
         let side = i64::from(CROP);
-        let hwc = Tensor::f_from_slice(&d.pixels)?.view([k, side, side, 3]).f_to_device(self.source.device)?;
+        let hwc = Tensor::f_from_slice(&d.pixels)?
+            .view([k, side, side, 3])
+            .f_to_device(self.source.device)?;
         let images = self.source.normalizer.apply(&hwc.permute([0, 3, 1, 2]));
         let labels = Tensor::f_from_slice(&d.labels)?.f_to_device(self.source.device)?;
         Ok(Batch { images, labels })
@@ -346,7 +402,9 @@ impl Iterator for DecodeEpoch<'_> {
             let Ok(d) = rx.recv() else {
                 self.pending.clear();
                 self.next_start = self.total;
-                return Some(Err(anyhow::anyhow!("an image decoding thread failed (see the message above); the epoch is incomplete")));
+                return Some(Err(anyhow::anyhow!(
+                    "an image decoding thread failed (see the message above); the epoch is incomplete"
+                )));
             };
             for (path, err) in &d.failed {
                 tracing::warn!("skipping {}: it does not decode as an image ({err})", path.display());
@@ -373,9 +431,19 @@ impl Drop for DecodeEpoch<'_> {
     }
 }
 
-fn decode_batch(folder: &ImageFolder, order: &[usize], positions: std::ops::Range<usize>, train: bool, seed: u64) -> Decoded {
+fn decode_batch(
+    folder: &ImageFolder,
+    order: &[usize],
+    positions: std::ops::Range<usize>,
+    train: bool,
+    seed: u64,
+) -> Decoded {
     let per = (CROP * CROP * 3) as usize;
-    let mut d = Decoded { pixels: Vec::with_capacity(positions.len() * per), labels: Vec::new(), failed: Vec::new() };
+    let mut d = Decoded {
+        pixels: Vec::with_capacity(positions.len() * per),
+        labels: Vec::new(),
+        failed: Vec::new(),
+    };
     let mut resizer = fr::Resizer::new();
     for pos in positions {
         let (path, label) = &folder.samples[order[pos]];

@@ -52,7 +52,14 @@ pub struct InMemorySource {
 impl InMemorySource {
     /// `images`: N x 3072 bytes (channel-major 3 x 32 x 32), `labels`: N. With `augment`, epochs
     /// are shuffled and augmented (training); without, they go in order, normalised only (test).
-    pub fn new(images: &[u8], labels: &[i64], batch_size: usize, augment: bool, num_classes: i64, device: Device) -> Result<Self> {
+    pub fn new(
+        images: &[u8],
+        labels: &[i64],
+        batch_size: usize,
+        augment: bool,
+        num_classes: i64,
+        device: Device,
+    ) -> Result<Self> {
         let n = labels.len();
         if images.len() != n * per_image() {
             bail!("internal: {} image bytes for {n} labels", images.len());
@@ -68,7 +75,15 @@ impl InMemorySource {
         flat.push(0);
         let images = Tensor::f_from_slice(&flat)?.f_to_device(device)?;
         let labels = Tensor::f_from_slice(labels)?.f_to_device(device)?;
-        Ok(InMemorySource { images, labels, n, batch_size, augment, num_classes, normalizer: Normalizer::cifar100(device) })
+        Ok(InMemorySource {
+            images,
+            labels,
+            n,
+            batch_size,
+            augment,
+            num_classes,
+            normalizer: Normalizer::cifar100(device),
+        })
     }
 
     /// The plan `epoch(seed)` follows (training sources).
@@ -103,11 +118,22 @@ impl BatchSource for InMemorySource {
             let zero_at = (n * per_image()) as i64;
             Box::new(Prefetch::new(
                 batches.map(move |(s, e)| {
-                    let pixels = crop_flip_index(&plan.order[s..e], &plan.dy[s..e], &plan.dx[s..e], &plan.flip[s..e], zero_at);
+                    let pixels = crop_flip_index(
+                        &plan.order[s..e],
+                        &plan.dy[s..e],
+                        &plan.dx[s..e],
+                        &plan.flip[s..e],
+                        zero_at,
+                    );
                     let pixels = Tensor::f_from_slice(&pixels)?.f_to_device(device)?;
-                    let x = images.f_index_select(0, &pixels)?.view([(e - s) as i64, 3, CIFAR_SIDE, CIFAR_SIDE]);
+                    let x = images
+                        .f_index_select(0, &pixels)?
+                        .view([(e - s) as i64, 3, CIFAR_SIDE, CIFAR_SIDE]);
                     let idx = Tensor::f_from_slice(&plan.order[s..e])?.f_to_device(device)?;
-                    Ok(Batch { images: norm.apply(&x), labels: labels.f_index_select(0, &idx)? })
+                    Ok(Batch {
+                        images: norm.apply(&x),
+                        labels: labels.f_index_select(0, &idx)?,
+                    })
                 }),
                 2,
             ))
@@ -116,8 +142,13 @@ impl BatchSource for InMemorySource {
                 batches.map(move |(s, e)| {
                     let len = (e - s) as i64;
                     let per = per_image() as i64;
-                    let x = images.f_narrow(0, s as i64 * per, len * per)?.view([len, 3, CIFAR_SIDE, CIFAR_SIDE]);
-                    Ok(Batch { images: norm.apply(&x), labels: labels.f_narrow(0, s as i64, len)? })
+                    let x = images
+                        .f_narrow(0, s as i64 * per, len * per)?
+                        .view([len, 3, CIFAR_SIDE, CIFAR_SIDE]);
+                    Ok(Batch {
+                        images: norm.apply(&x),
+                        labels: labels.f_narrow(0, s as i64, len)?,
+                    })
                 }),
                 2,
             ))

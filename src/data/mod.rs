@@ -61,30 +61,60 @@ pub fn train_loader(cfg: &Config, device: Device) -> Result<Box<dyn BatchSource>
                 );
                 split = split.select(&keep);
             }
-            let src = memory::InMemorySource::new(&split.images, &split.labels, batch_size, true, cifar100::NUM_CLASSES, device)?;
+            let src = memory::InMemorySource::new(
+                &split.images,
+                &split.labels,
+                batch_size,
+                true,
+                cifar100::NUM_CLASSES,
+                device,
+            )?;
             Ok(Box::new(src))
         }
         "imagenet" => {
             let workers = usize::try_from(d.NUM_WORKERS).unwrap_or(0);
-            Ok(Box::new(imagenet::ImageFolderSource::open(&root.join("imagenet").join("train"), true, batch_size, workers, device)?))
+            Ok(Box::new(imagenet::ImageFolderSource::open(
+                &root.join("imagenet").join("train"),
+                true,
+                batch_size,
+                workers,
+                device,
+            )?))
         }
         other => bail!("DATASET.TYPE {other:?} is not supported; use \"cifar100\" or \"imagenet\""),
     }
 }
 
 /// Test loader (file order, no augmentation).
-pub fn test_loader(kind: DatasetKind, root: &Path, batch_size: usize, num_workers: usize, device: Device) -> Result<Box<dyn BatchSource>> {
+pub fn test_loader(
+    kind: DatasetKind,
+    root: &Path,
+    batch_size: usize,
+    num_workers: usize,
+    device: Device,
+) -> Result<Box<dyn BatchSource>> {
     if batch_size == 0 {
         bail!("the test batch size must be at least 1");
     }
     match kind {
         DatasetKind::Cifar100 => {
             let split = cifar100::load_split(root, false, false)?;
-            Ok(Box::new(memory::InMemorySource::new(&split.images, &split.labels, batch_size, false, cifar100::NUM_CLASSES, device)?))
+            Ok(Box::new(memory::InMemorySource::new(
+                &split.images,
+                &split.labels,
+                batch_size,
+                false,
+                cifar100::NUM_CLASSES,
+                device,
+            )?))
         }
-        DatasetKind::Imagenet => {
-            Ok(Box::new(imagenet::ImageFolderSource::open(&root.join("imagenet").join("val"), false, batch_size, num_workers, device)?))
-        }
+        DatasetKind::Imagenet => Ok(Box::new(imagenet::ImageFolderSource::open(
+            &root.join("imagenet").join("val"),
+            false,
+            batch_size,
+            num_workers,
+            device,
+        )?)),
     }
 }
 

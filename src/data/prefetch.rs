@@ -49,8 +49,12 @@ impl Iterator for Prefetch {
                 let handle = self.handle.take();
                 match handle.map(JoinHandle::join) {
                     Some(Ok(())) => None,
-                    Some(Err(_)) => Some(Err(anyhow::anyhow!("the batch preparation thread failed (see the message above); the epoch is incomplete"))),
-                    None => Some(Err(anyhow::anyhow!("could not start the batch preparation thread; the system is out of threads or memory"))),
+                    Some(Err(_)) => Some(Err(anyhow::anyhow!(
+                        "the batch preparation thread failed (see the message above); the epoch is incomplete"
+                    ))),
+                    None => Some(Err(anyhow::anyhow!(
+                        "could not start the batch preparation thread; the system is out of threads or memory"
+                    ))),
                 }
             }
         }

@@ -37,7 +37,9 @@ pub fn run_cli(args: &crate::cli::SynthArgs) -> Result<()> {
 /// `cifar-100-binary/`).
 pub fn write_synthetic(out: &Path, train: usize, test: usize, format: SynthFormat, seed: u64) -> Result<()> {
     if train == 0 || test == 0 {
-        bail!("a synthetic data set needs at least one training and one test image (got --train {train} --test {test})");
+        bail!(
+            "a synthetic data set needs at least one training and one test image (got --train {train} --test {test})"
+        );
     }
     let mut rng = SplitMix64::new(seed);
     let (train_images, train_labels) = generate(train, &mut rng);
@@ -48,8 +50,14 @@ pub fn write_synthetic(out: &Path, train: usize, test: usize, format: SynthForma
         SynthFormat::Python => {
             let dir = out.join(PYTHON_DIR);
             fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
-            write_file(&dir.join("train"), &python_split(&train_images, &train_labels, "training batch 1 of 1", "train")?)?;
-            write_file(&dir.join("test"), &python_split(&test_images, &test_labels, "testing batch 1 of 1", "test")?)?;
+            write_file(
+                &dir.join("train"),
+                &python_split(&train_images, &train_labels, "training batch 1 of 1", "train")?,
+            )?;
+            write_file(
+                &dir.join("test"),
+                &python_split(&test_images, &test_labels, "testing batch 1 of 1", "test")?,
+            )?;
             write_file(&dir.join("meta"), &python_meta(&names, &coarse_names))?;
         }
         SynthFormat::Binary => {
@@ -58,7 +66,10 @@ pub fn write_synthetic(out: &Path, train: usize, test: usize, format: SynthForma
             write_file(&dir.join("train.bin"), &binary_split(&train_images, &train_labels))?;
             write_file(&dir.join("test.bin"), &binary_split(&test_images, &test_labels))?;
             write_file(&dir.join("fine_label_names.txt"), (names.join("\n") + "\n").as_bytes())?;
-            write_file(&dir.join("coarse_label_names.txt"), (coarse_names.join("\n") + "\n").as_bytes())?;
+            write_file(
+                &dir.join("coarse_label_names.txt"),
+                (coarse_names.join("\n") + "\n").as_bytes(),
+            )?;
         }
     }
     Ok(())
@@ -139,7 +150,11 @@ fn python_split(images: &[u8], labels: &[i64], batch_label: &str, prefix: &str) 
     p.string(b"coarse_labels");
     p.int_list(&labels.iter().map(|l| l / 5).collect::<Vec<_>>());
     p.string(b"filenames");
-    let names: Vec<String> = labels.iter().enumerate().map(|(i, l)| format!("{prefix}_class_{l:02}_s_{i:06}.png")).collect();
+    let names: Vec<String> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("{prefix}_class_{l:02}_s_{i:06}.png"))
+        .collect();
     p.string_list(&names);
     p.out.push(b'u');
     p.out.push(b'.');
@@ -168,7 +183,10 @@ struct Py2Pickler {
 
 impl Py2Pickler {
     fn new() -> Self {
-        Py2Pickler { out: vec![0x80, 2], memo: 0 }
+        Py2Pickler {
+            out: vec![0x80, 2],
+            memo: 0,
+        }
     }
 
     /// BINPUT / LONG_BINPUT the top of the stack, as the pickler memoises every container and string.

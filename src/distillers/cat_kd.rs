@@ -99,13 +99,21 @@ impl CatLoss {
 pub fn cat_loss(student_cam: &Tensor, teacher_cam: &Tensor, resolution: i64, normalize: bool) -> Tensor {
     let s = student_cam.adaptive_avg_pool2d([resolution, resolution]);
     let t = teacher_cam.adaptive_avg_pool2d([resolution, resolution]);
-    let (s, t) = if normalize { (spatial_normalize(&s), spatial_normalize(&t)) } else { (s, t) };
+    let (s, t) = if normalize {
+        (spatial_normalize(&s), spatial_normalize(&t))
+    } else {
+        (s, t)
+    };
     s.mse_loss(&t, Reduction::Mean)
 }
 
 /// `F.normalize(x, dim=(2, 3))`: divide each (sample, class) map by its L2 norm, at least 1e-12.
 fn spatial_normalize(x: &Tensor) -> Tensor {
-    let norm = x.square().sum_dim_intlist(&[2i64, 3][..], true, Kind::Float).sqrt().clamp_min(1e-12);
+    let norm = x
+        .square()
+        .sum_dim_intlist(&[2i64, 3][..], true, Kind::Float)
+        .sqrt()
+        .clamp_min(1e-12);
     x / norm
 }
 
@@ -159,7 +167,11 @@ pub struct CatKd {
 
 impl CatKd {
     pub fn new(student: Box<dyn Model>, teacher: Box<dyn Model>, cfg: &Config) -> Self {
-        CatKd { student, teacher, loss: CatLoss::from_config(cfg) }
+        CatKd {
+            student,
+            teacher,
+            loss: CatLoss::from_config(cfg),
+        }
     }
 }
 
@@ -176,7 +188,9 @@ impl Distiller for CatKd {
         let t = tch::no_grad(|| self.teacher.forward_t(images, false));
         let student_cam = last_feature(&s.feats, "student")?;
         let teacher_cam = last_feature(&t.feats, "teacher")?;
-        let losses = self.loss.losses(&s.logits, &student_cam, &t.logits, &teacher_cam, targets)?;
+        let losses = self
+            .loss
+            .losses(&s.logits, &student_cam, &t.logits, &teacher_cam, targets)?;
         Ok((s.logits, losses))
     }
 

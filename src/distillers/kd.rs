@@ -33,7 +33,9 @@ pub fn kd_loss(student_logits: &Tensor, teacher_logits: &Tensor, temperature: f6
     let log_student = (student_logits / temperature).log_softmax(1, Kind::Float);
     // log-space target: the same value as kl_div(log q, p) without 0 * log 0 trouble.
     let log_teacher = (teacher_logits / temperature).log_softmax(1, Kind::Float);
-    let per_sample = log_student.kl_div(&log_teacher, Reduction::None, true).sum_dim_intlist(1, false, Kind::Float);
+    let per_sample = log_student
+        .kl_div(&log_teacher, Reduction::None, true)
+        .sum_dim_intlist(1, false, Kind::Float);
     per_sample.mean(Kind::Float) * (temperature * temperature)
 }
 

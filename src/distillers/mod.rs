@@ -36,7 +36,10 @@ pub fn build(cfg: &Config, student: Box<dyn Model>, teacher: Option<Box<dyn Mode
         "NONE" => Box::new(vanilla::Vanilla::new(student)),
         "KD" => Box::new(kd::Kd::new(student, need_teacher(teacher)?, cfg)),
         "CAT_KD" => Box::new(cat_kd::CatKd::new(student, need_teacher(teacher)?, cfg)),
-        other => bail!("unknown DISTILLER.TYPE {other:?}; known: {}", KNOWN_DISTILLERS.join(", ")),
+        other => bail!(
+            "unknown DISTILLER.TYPE {other:?}; known: {}",
+            KNOWN_DISTILLERS.join(", ")
+        ),
     })
 }
 

@@ -37,7 +37,12 @@ pub fn evaluate(model: &dyn Model, loader: &dyn BatchSource) -> Result<EvalResul
         Ok(())
     })?;
     let pct = |c: i64| if n == 0 { 0.0 } else { 100.0 * c as f64 / n as f64 };
-    Ok(EvalResult { top1: pct(top1), top5: pct(top5), loss: loss.avg(), num_images: n })
+    Ok(EvalResult {
+        top1: pct(top1),
+        top5: pct(top5),
+        loss: loss.avg(),
+        num_images: n,
+    })
 }
 
 /// `catkd eval`: build the model, load the checkpoint (converting a plain one for a `*_test`
@@ -68,7 +73,13 @@ pub fn run_cli(args: &EvalArgs) -> Result<()> {
             loss: f64,
             num_images: usize,
         }
-        let line = Line { model: info.name, top1: r.top1, top5: r.top5, loss: r.loss, num_images: r.num_images };
+        let line = Line {
+            model: info.name,
+            top1: r.top1,
+            top5: r.top5,
+            loss: r.loss,
+            num_images: r.num_images,
+        };
         println!("{}", serde_json::to_string(&line)?);
     } else {
         println!(

@@ -39,7 +39,8 @@ impl RunLog {
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        f.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
     }
 

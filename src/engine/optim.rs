@@ -22,11 +22,15 @@ pub struct Sgd {
 impl Sgd {
     /// An optimiser over every trainable variable of `vs`.
     pub fn new(vs: &nn::VarStore, momentum: f64, weight_decay: f64) -> Self {
-        let mut params: Vec<(String, Tensor)> =
-            vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        let mut params: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let buffers = params.iter().map(|_| None).collect();
-        Sgd { params, buffers, momentum, weight_decay }
+        Sgd {
+            params,
+            buffers,
+            momentum,
+            weight_decay,
+        }
     }
 
     pub fn zero_grad(&mut self) {
@@ -43,7 +47,11 @@ impl Sgd {
                 if !grad.defined() {
                     continue;
                 }
-                let d = if self.weight_decay != 0.0 { grad + &*p * self.weight_decay } else { grad };
+                let d = if self.weight_decay != 0.0 {
+                    grad + &*p * self.weight_decay
+                } else {
+                    grad
+                };
                 let update = if self.momentum != 0.0 {
                     match buf {
                         Some(b) => {

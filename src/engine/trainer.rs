@@ -30,7 +30,8 @@ pub struct RunModels {
 pub fn run(loaded: LoadedConfig, resume: bool) -> Result<()> {
     let cfg = &loaded.config;
     let out_dir = loaded.output_dir();
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
     let device = crate::device::select(cfg.device);
     if cfg.LOG.WANDB {
         tracing::info!("LOG.WANDB is set, but catkd has no wandb: metrics go to worklog.txt and metrics.jsonl");
@@ -38,9 +39,15 @@ pub fn run(loaded: LoadedConfig, resume: bool) -> Result<()> {
     let latest = out_dir.join("latest.safetensors");
     let state = if resume {
         if !latest.exists() {
-            bail!("--resume: there is no checkpoint {} to continue from; start without --resume", latest.display());
+            bail!(
+                "--resume: there is no checkpoint {} to continue from; start without --resume",
+                latest.display()
+            );
         }
-        Some(checkpoint::load_training_state(&latest).with_context(|| format!("cannot resume from {}", latest.display()))?)
+        Some(
+            checkpoint::load_training_state(&latest)
+                .with_context(|| format!("cannot resume from {}", latest.display()))?,
+        )
     } else {
         None
     };
@@ -79,7 +86,11 @@ pub fn run(loaded: LoadedConfig, resume: bool) -> Result<()> {
         "training {} ({}) with {}: {} training and {} test images, epochs {}..={}, outputs in {}",
         trainer.models.student_info.name,
         cfg.DISTILLER.TYPE,
-        if distillers::needs_teacher(&cfg.DISTILLER.TYPE) { cfg.DISTILLER.TEACHER.as_str() } else { "no teacher" },
+        if distillers::needs_teacher(&cfg.DISTILLER.TYPE) {
+            cfg.DISTILLER.TEACHER.as_str()
+        } else {
+            "no teacher"
+        },
         trainer.train_loader.num_images(),
         trainer.test_loader.num_images(),
         trainer.start_epoch,
@@ -98,7 +109,10 @@ fn dataset_kind(cfg: &Config) -> DatasetKind {
 }
 
 fn fresh_seed() -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     (t as u64 ^ (u64::from(std::process::id()) << 32)) % (1 << 31)
 }
 
@@ -118,8 +132,18 @@ pub fn build_models(cfg: &Config, device: Device) -> Result<RunModels> {
     let kind = dataset_kind(cfg);
     let distill = distillers::needs_teacher(&cfg.DISTILLER.TYPE);
     // The reference uses CAM variants only for distillation (vanilla ignores if_test).
-    let cam_name = |name: &str| if cfg.if_test && !name.ends_with("_test") { format!("{name}_test") } else { name.to_string() };
-    let student_name = if distill { cam_name(&cfg.DISTILLER.STUDENT) } else { cfg.DISTILLER.STUDENT.clone() };
+    let cam_name = |name: &str| {
+        if cfg.if_test && !name.ends_with("_test") {
+            format!("{name}_test")
+        } else {
+            name.to_string()
+        }
+    };
+    let student_name = if distill {
+        cam_name(&cfg.DISTILLER.STUDENT)
+    } else {
+        cfg.DISTILLER.STUDENT.clone()
+    };
     let student_info = models::lookup(&student_name, kind).context("DISTILLER.STUDENT")?;
     let student_vs = nn::VarStore::new(device);
     let student = models::build(student_info.name, kind, &student_vs.root())?;
@@ -145,7 +169,11 @@ pub fn build_models(cfg: &Config, device: Device) -> Result<RunModels> {
         None
     };
     let distiller = distillers::build(cfg, student, teacher)?;
-    Ok(RunModels { student_vs, student_info, distiller })
+    Ok(RunModels {
+        student_vs,
+        student_info,
+        distiller,
+    })
 }
 
 struct Trainer {
@@ -206,7 +234,11 @@ impl Trainer {
         self.start_epoch = state.meta.epoch + 1;
         self.best_acc = state.meta.best_acc;
         self.steps = state.extra.get("steps").and_then(|s| s.parse().ok()).unwrap_or(0);
-        tracing::info!("resuming after epoch {} (best top-1 so far {:.2})", state.meta.epoch, self.best_acc);
+        tracing::info!(
+            "resuming after epoch {} (best top-1 so far {:.2})",
+            state.meta.epoch,
+            self.best_acc
+        );
         Ok(())
     }
 
@@ -229,7 +261,11 @@ impl Trainer {
         for (iteration, batch) in self.train_loader.epoch(epoch_seed(self.seed, epoch)).enumerate() {
             let batch = batch?;
             let (logits, losses) = self.models.distiller.forward_train(&batch.images, &batch.labels)?;
-            let total = losses.iter().map(|(_, l)| l.shallow_clone()).reduce(|a, b| a + b).unwrap_or_else(|| Tensor::from(0.0f32));
+            let total = losses
+                .iter()
+                .map(|(_, l)| l.shallow_clone())
+                .reduce(|a, b| a + b)
+                .unwrap_or_else(|| Tensor::from(0.0f32));
             let value = total.double_value(&[]);
             if !value.is_finite() {
                 bar.abandon();
@@ -256,10 +292,18 @@ impl Trainer {
             let (c1, _) = tch::no_grad(|| correct_top1_top5(&logits.detach(), &batch.labels));
             top1.update(100.0 * c1 as f64 / n as f64, n);
             for (name, l) in &losses {
-                parts.entry(name.to_string()).or_default().update(l.double_value(&[]), n);
+                parts
+                    .entry(name.to_string())
+                    .or_default()
+                    .update(l.double_value(&[]), n);
             }
             let secs = started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("loss {:.4} top-1 {:.2} {:.0} img/s", loss_avg.avg(), top1.avg(), images as f64 / secs));
+            bar.set_message(format!(
+                "loss {:.4} top-1 {:.2} {:.0} img/s",
+                loss_avg.avg(),
+                top1.avg(),
+                images as f64 / secs
+            ));
             bar.inc(1);
         }
         bar.finish_and_clear();
@@ -306,8 +350,13 @@ impl Trainer {
             model: self.models.student_info.name.to_string(),
             config_hash: self.cfg.hash(),
         };
-        let student: BTreeMap<String, Tensor> =
-            self.models.student_vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();
+        let student: BTreeMap<String, Tensor> = self
+            .models
+            .student_vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.detach().copy()))
+            .collect();
         let mut extra = BTreeMap::new();
         extra.insert("seed".to_string(), self.seed.to_string());
         extra.insert("steps".to_string(), self.steps.to_string());
@@ -340,7 +389,12 @@ fn short_float(x: f64) -> String {
 }
 
 fn clone_meta(m: &CheckpointMeta) -> CheckpointMeta {
-    CheckpointMeta { epoch: m.epoch, best_acc: m.best_acc, model: m.model.clone(), config_hash: m.config_hash.clone() }
+    CheckpointMeta {
+        epoch: m.epoch,
+        best_acc: m.best_acc,
+        model: m.model.clone(),
+        config_hash: m.config_hash.clone(),
+    }
 }
 
 fn progress_bar(len: u64, epoch: i64, epochs: i64) -> ProgressBar {

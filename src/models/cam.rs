@@ -11,10 +11,7 @@ use tch::Tensor;
 /// `fc_key` is the FC's prefix (`fc`, `linear`, `classifier`, `classifier.0`; see
 /// [`super::ModelInfo::fc_key`]). The logits of the converted model are the plain logits minus the
 /// dropped bias.
-pub fn convert_to_cam(
-    plain: &BTreeMap<String, Tensor>,
-    fc_key: &str,
-) -> Result<BTreeMap<String, Tensor>> {
+pub fn convert_to_cam(plain: &BTreeMap<String, Tensor>, fc_key: &str) -> Result<BTreeMap<String, Tensor>> {
     let weight_key = format!("{fc_key}.weight");
     let Some(weight) = plain.get(&weight_key) else {
         bail!("cannot convert to a CAM model: the plain weights have no `{weight_key}` (FC layer)");

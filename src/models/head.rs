@@ -56,11 +56,7 @@ impl Head {
                 }
                 Head::Fc(layers::linear(path, in_channels, classes, spec.fc_init))
             }
-            HeadKind::Cam => Head::Cam(ConvSpec::k1(spec.cam_init).build(
-                root / "conv_test",
-                in_channels,
-                classes,
-            )),
+            HeadKind::Cam => Head::Cam(ConvSpec::k1(spec.cam_init).build(root / "conv_test", in_channels, classes)),
         }
     }
 
@@ -69,12 +65,20 @@ impl Head {
         match self {
             Head::Fc(fc) => {
                 let pooled = pool(features);
-                HeadOutput { logits: fc.forward(&pooled), pooled, cam: None }
+                HeadOutput {
+                    logits: fc.forward(&pooled),
+                    pooled,
+                    cam: None,
+                }
             }
             Head::Cam(conv) => {
                 let cam = conv.forward(features);
                 let pooled = pool(&cam);
-                HeadOutput { logits: pooled.shallow_clone(), pooled, cam: Some(cam) }
+                HeadOutput {
+                    logits: pooled.shallow_clone(),
+                    pooled,
+                    cam: Some(cam),
+                }
             }
         }
     }

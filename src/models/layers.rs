@@ -36,7 +36,14 @@ pub struct ConvSpec {
 impl ConvSpec {
     /// A `kernel` x `kernel` convolution, stride 1, no padding, no groups, no bias.
     pub fn new(kernel: i64, init: Init) -> Self {
-        ConvSpec { kernel, stride: 1, padding: 0, groups: 1, bias: false, init }
+        ConvSpec {
+            kernel,
+            stride: 1,
+            padding: 0,
+            groups: 1,
+            bias: false,
+            init,
+        }
     }
 
     /// 3x3, padding 1 (the usual "same" convolution).
@@ -110,7 +117,16 @@ pub fn linear(path: nn::Path, in_dim: i64, out_dim: i64, init: LinearInit) -> nn
         LinearInit::TorchZeroBias => (TORCH_DEFAULT, Some(Init::Const(0.))),
         LinearInit::Normal001 => (Init::Randn { mean: 0., stdev: 0.01 }, Some(Init::Const(0.))),
     };
-    nn::linear(path, in_dim, out_dim, nn::LinearConfig { ws_init, bs_init, bias: true })
+    nn::linear(
+        path,
+        in_dim,
+        out_dim,
+        nn::LinearConfig {
+            ws_init,
+            bs_init,
+            bias: true,
+        },
+    )
 }
 
 /// A convolution followed by its BatchNorm: the `Conv2d, BatchNorm2d` pair every family uses.
@@ -123,14 +139,11 @@ pub struct ConvBn {
 impl ConvBn {
     /// `<conv_path>` and `<bn_path>` are given separately because the reference names them
     /// either `conv1`/`bn1` or `0`/`1` inside a Sequential.
-    pub fn new(
-        conv_path: nn::Path,
-        bn_path: nn::Path,
-        spec: ConvSpec,
-        cin: i64,
-        cout: i64,
-    ) -> Self {
-        ConvBn { conv: spec.build(conv_path, cin, cout), bn: batch_norm(bn_path, cout) }
+    pub fn new(conv_path: nn::Path, bn_path: nn::Path, spec: ConvSpec, cin: i64, cout: i64) -> Self {
+        ConvBn {
+            conv: spec.build(conv_path, cin, cout),
+            bn: batch_norm(bn_path, cout),
+        }
     }
 
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {

@@ -30,8 +30,8 @@ mod shuffle;
 
 pub use head::HeadKind;
 pub use registry::{
-    build, cam_variant_name, format_registry, ignored_reference_keys, lookup, print_registry,
-    registry, summarize, ModelSummary,
+    build, cam_variant_name, format_registry, ignored_reference_keys, lookup, print_registry, registry, summarize,
+    ModelSummary,
 };
 
 /// What a forward pass returns, matching the reference's `(logits, {"feats", "preact_feats",

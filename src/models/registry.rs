@@ -110,9 +110,7 @@ fn fc_key(name: &str, dataset: DatasetKind) -> &'static str {
 /// `MobileNetV2_test`'s unused `classifier.0` layer (see [`super::cifar::mobilenetv2`]).
 pub fn ignored_reference_keys(info: &ModelInfo) -> &'static [&'static str] {
     match (info.dataset, info.name) {
-        (DatasetKind::Cifar100, "MobileNetV2_test") => {
-            &["classifier.0.weight", "classifier.0.bias"]
-        }
+        (DatasetKind::Cifar100, "MobileNetV2_test") => &["classifier.0.weight", "classifier.0.bias"],
         _ => &[],
     }
 }
@@ -166,9 +164,13 @@ pub fn build(name: &str, dataset: DatasetKind, vs: &nn::Path) -> Result<Box<dyn 
             "resnet110" => Box::new(resnet::CifarResNet::new(vs, 110, resnet::NARROW, k, head)),
             "resnet8x4" => Box::new(resnet::CifarResNet::new(vs, 8, resnet::WIDE, k, head)),
             "resnet32x4" => Box::new(resnet::CifarResNet::new(vs, 32, resnet::WIDE, k, head)),
-            "ResNet18" => {
-                Box::new(resnetv2::CifarResNetV2::new(vs, BlockKind::Basic, [2, 2, 2, 2], k, head))
-            }
+            "ResNet18" => Box::new(resnetv2::CifarResNetV2::new(
+                vs,
+                BlockKind::Basic,
+                [2, 2, 2, 2],
+                k,
+                head,
+            )),
             "ResNet50" => Box::new(resnetv2::CifarResNetV2::new(
                 vs,
                 BlockKind::Bottleneck,
@@ -188,12 +190,8 @@ pub fn build(name: &str, dataset: DatasetKind, vs: &nn::Path) -> Result<Box<dyn 
                 Box::new(vgg::Vgg::new(vs, convs, k, head))
             }
             "MobileNetV2" => Box::new(mobilenetv2::CifarMobileNetV2::new(vs, 6, 0.5, k, head)),
-            "ShuffleV1" => {
-                Box::new(shufflenetv1::ShuffleNetV1::new(vs, &shufflenetv1::SHUFFLE_V1, k, head))
-            }
-            "ShuffleV2" => {
-                Box::new(shufflenetv2::ShuffleNetV2::new(vs, &shufflenetv2::SHUFFLE_V2, k, head))
-            }
+            "ShuffleV1" => Box::new(shufflenetv1::ShuffleNetV1::new(vs, &shufflenetv1::SHUFFLE_V1, k, head)),
+            "ShuffleV2" => Box::new(shufflenetv2::ShuffleNetV2::new(vs, &shufflenetv2::SHUFFLE_V2, k, head)),
             _ => bail!("model `{name}` is registered for cifar100 but has no builder"),
         },
         DatasetKind::Imagenet => {
@@ -235,11 +233,18 @@ pub fn summarize(info: &ModelInfo) -> Result<ModelSummary> {
         DatasetKind::Cifar100 => [2, 3, 32, 32],
         DatasetKind::Imagenet => [1, 3, 224, 224],
     };
-    let out = tch::no_grad(|| {
-        model.forward_t(&Tensor::zeros(input_shape, (Kind::Float, Device::Cpu)), false)
-    });
-    let cam = if info.is_cam { out.feats.last().map(Tensor::size) } else { None };
-    Ok(ModelSummary { info: info.clone(), params, logits: out.logits.size(), cam })
+    let out = tch::no_grad(|| model.forward_t(&Tensor::zeros(input_shape, (Kind::Float, Device::Cpu)), false));
+    let cam = if info.is_cam {
+        out.feats.last().map(Tensor::size)
+    } else {
+        None
+    };
+    Ok(ModelSummary {
+        info: info.clone(),
+        params,
+        logits: out.logits.size(),
+        cam,
+    })
 }
 
 fn shape_text(shape: &[i64]) -> String {

@@ -107,8 +107,7 @@ impl Stage {
         let blocks = (0..count)
             .map(|i| {
                 let s = if i == 0 { stride } else { 1 };
-                let block =
-                    ResidualBlock::new(&(&path / i), kind, *in_planes, planes, s, shortcut_name);
+                let block = ResidualBlock::new(&(&path / i), kind, *in_planes, planes, s, shortcut_name);
                 *in_planes = planes * kind.expansion();
                 block
             })

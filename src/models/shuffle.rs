@@ -10,5 +10,7 @@ pub fn channel_shuffle(xs: &Tensor, groups: i64) -> Tensor {
     }
     let size = xs.size();
     let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
-    xs.view([n, groups, c / groups, h, w]).transpose(1, 2).reshape([n, c, h, w])
+    xs.view([n, groups, c / groups, h, w])
+        .transpose(1, 2)
+        .reshape([n, c, h, w])
 }

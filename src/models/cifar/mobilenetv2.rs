@@ -94,7 +94,11 @@ impl CifarMobileNetV2 {
                     .collect()
             })
             .collect();
-        let last = if width > 1.0 { scale(LAST_CHANNELS) } else { LAST_CHANNELS };
+        let last = if width > 1.0 {
+            scale(LAST_CHANNELS)
+        } else {
+            LAST_CHANNELS
+        };
         let k1 = ConvSpec::k1(KAIMING_FAN_OUT);
         let conv2 = ConvBn::new(vs / "conv2" / "0", vs / "conv2" / "1", k1, cin, last);
         let spec = HeadSpec {
@@ -104,13 +108,19 @@ impl CifarMobileNetV2 {
             cam_init: KAIMING_FAN_OUT,
         };
         let head = Head::new(vs, spec, last, classes);
-        CifarMobileNetV2 { conv1, blocks, conv2, head }
+        CifarMobileNetV2 {
+            conv1,
+            blocks,
+            conv2,
+            head,
+        }
     }
 }
 
 /// The reference's `AvgPool2d(2, ceil_mode=True)` (2 = input_size // 16 for 32x32 inputs).
 fn pool(xs: &Tensor) -> Tensor {
-    xs.avg_pool2d([2, 2], [2, 2], [0, 0], true, true, None::<i64>).flatten(1, -1)
+    xs.avg_pool2d([2, 2], [2, 2], [0, 0], true, true, None::<i64>)
+        .flatten(1, -1)
 }
 
 impl Model for CifarMobileNetV2 {
@@ -129,6 +139,11 @@ impl Model for CifarMobileNetV2 {
         let head = self.head.forward(&out, pool);
         // The CAM is appended after the five features; the reference returns no pre-activations.
         feats.extend(head.cam);
-        ModelOutput { logits: head.logits, feats, preact_feats: Vec::new(), pooled: head.pooled }
+        ModelOutput {
+            logits: head.logits,
+            feats,
+            preact_feats: Vec::new(),
+            pooled: head.pooled,
+        }
     }
 }

@@ -23,8 +23,7 @@ pub struct CifarResNet {
 impl CifarResNet {
     pub fn new(vs: &nn::Path, depth: i64, filters: [i64; 4], classes: i64, head: HeadKind) -> Self {
         let blocks_per_stage = ((depth - 2) / 6) as usize;
-        let stem =
-            ConvBn::new(vs / "conv1", vs / "bn1", ConvSpec::k3(KAIMING_FAN_OUT), 3, filters[0]);
+        let stem = ConvBn::new(vs / "conv1", vs / "bn1", ConvSpec::k3(KAIMING_FAN_OUT), 3, filters[0]);
         let mut in_planes = filters[0];
         let stages = (0..3)
             .map(|i| {
@@ -69,6 +68,11 @@ impl Model for CifarResNet {
         if let (Some(cam), Some(last)) = (head.cam, feats.last_mut()) {
             *last = cam;
         }
-        ModelOutput { logits: head.logits, feats, preact_feats, pooled: head.pooled }
+        ModelOutput {
+            logits: head.logits,
+            feats,
+            preact_feats,
+            pooled: head.pooled,
+        }
     }
 }

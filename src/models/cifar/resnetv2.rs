@@ -17,13 +17,7 @@ pub struct CifarResNetV2 {
 }
 
 impl CifarResNetV2 {
-    pub fn new(
-        vs: &nn::Path,
-        kind: BlockKind,
-        blocks: [usize; 4],
-        classes: i64,
-        head: HeadKind,
-    ) -> Self {
+    pub fn new(vs: &nn::Path, kind: BlockKind, blocks: [usize; 4], classes: i64, head: HeadKind) -> Self {
         let stem = ConvBn::new(vs / "conv1", vs / "bn1", ConvSpec::k3(KAIMING_FAN_OUT), 3, 64);
         let mut in_planes = 64;
         let stages = (0..4)
@@ -62,6 +56,11 @@ impl Model for CifarResNetV2 {
         if let (Some(cam), Some(last)) = (head.cam, feats.last_mut()) {
             *last = cam;
         }
-        ModelOutput { logits: head.logits, feats, preact_feats, pooled: head.pooled }
+        ModelOutput {
+            logits: head.logits,
+            feats,
+            preact_feats,
+            pooled: head.pooled,
+        }
     }
 }

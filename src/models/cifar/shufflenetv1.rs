@@ -15,8 +15,11 @@ pub struct ShuffleV1Config {
     pub groups: i64,
 }
 
-pub const SHUFFLE_V1: ShuffleV1Config =
-    ShuffleV1Config { out_planes: [240, 480, 960], num_blocks: [4, 8, 4], groups: 3 };
+pub const SHUFFLE_V1: ShuffleV1Config = ShuffleV1Config {
+    out_planes: [240, 480, 960],
+    num_blocks: [4, 8, 4],
+    groups: 3,
+};
 
 /// `layer<k>.<i>`: grouped 1x1 - shuffle - depthwise 3x3 - grouped 1x1, with an identity
 /// shortcut (stride 1) or a 3x3 average-pooled one concatenated to the output (stride 2).
@@ -79,8 +82,7 @@ impl ShuffleNetV1 {
                     .map(|i| {
                         // The first block of a stage concatenates its input, so it only
                         // produces the remaining channels.
-                        let (stride, cout) =
-                            if i == 0 { (2, out_planes - cin) } else { (1, out_planes) };
+                        let (stride, cout) = if i == 0 { (2, out_planes - cin) } else { (1, out_planes) };
                         let p = vs / format!("layer{}", k + 1) / i;
                         let block = Bottleneck::new(&p, cin, cout, stride, cfg.groups);
                         cin = out_planes;
@@ -120,6 +122,11 @@ impl Model for ShuffleNetV1 {
         if let (Some(cam), Some(last)) = (head.cam, feats.last_mut()) {
             *last = cam;
         }
-        ModelOutput { logits: head.logits, feats, preact_feats, pooled: head.pooled }
+        ModelOutput {
+            logits: head.logits,
+            feats,
+            preact_feats,
+            pooled: head.pooled,
+        }
     }
 }

@@ -15,8 +15,10 @@ pub struct ShuffleV2Config {
     pub num_blocks: [usize; 3],
 }
 
-pub const SHUFFLE_V2: ShuffleV2Config =
-    ShuffleV2Config { out_channels: [116, 232, 464, 1024], num_blocks: [3, 7, 3] };
+pub const SHUFFLE_V2: ShuffleV2Config = ShuffleV2Config {
+    out_channels: [116, 232, 464, 1024],
+    num_blocks: [3, 7, 3],
+};
 
 fn k1() -> ConvSpec {
     ConvSpec::k1(TORCH_DEFAULT)
@@ -135,8 +137,9 @@ impl ShuffleNetV2 {
                 let p = vs / format!("layer{}", k + 1);
                 let cout = cfg.out_channels[k];
                 let down = DownBlock::new(&(&p / 0), cin, cout);
-                let blocks =
-                    (1..=cfg.num_blocks[k]).map(|i| BasicBlock::new(&(&p / i), cout)).collect();
+                let blocks = (1..=cfg.num_blocks[k])
+                    .map(|i| BasicBlock::new(&(&p / i), cout))
+                    .collect();
                 cin = cout;
                 Stage { down, blocks }
             })
@@ -150,7 +153,12 @@ impl ShuffleNetV2 {
             cam_init: TORCH_DEFAULT,
         };
         let head = Head::new(vs, spec, last, classes);
-        ShuffleNetV2 { stem, stages, conv2, head }
+        ShuffleNetV2 {
+            stem,
+            stages,
+            conv2,
+            head,
+        }
     }
 }
 
@@ -170,6 +178,11 @@ impl Model for ShuffleNetV2 {
         let head = self.head.forward(&out, |t| avg_pool_flat(t, 4));
         // The CAM is appended after the four stage features.
         feats.extend(head.cam);
-        ModelOutput { logits: head.logits, feats, preact_feats, pooled: head.pooled }
+        ModelOutput {
+            logits: head.logits,
+            feats,
+            preact_feats,
+            pooled: head.pooled,
+        }
     }
 }

@@ -5,9 +5,7 @@
 use tch::{nn, Tensor};
 
 use crate::models::head::{Head, HeadKind, HeadSpec};
-use crate::models::layers::{
-    global_avg_pool, ConvBn, ConvSpec, LinearInit, KAIMING_FAN_OUT, TORCH_DEFAULT,
-};
+use crate::models::layers::{global_avg_pool, ConvBn, ConvSpec, LinearInit, KAIMING_FAN_OUT, TORCH_DEFAULT};
 use crate::models::{Model, ModelOutput};
 
 /// Output channels of the five blocks (the same in every configuration).
@@ -106,6 +104,11 @@ impl Model for Vgg {
         let head = self.head.forward(&out, global_avg_pool);
         // The CAM is appended after the five block features.
         feats.extend(head.cam);
-        ModelOutput { logits: head.logits, feats, preact_feats, pooled: head.pooled }
+        ModelOutput {
+            logits: head.logits,
+            feats,
+            preact_feats,
+            pooled: head.pooled,
+        }
     }
 }

@@ -5,9 +5,7 @@ use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
 use crate::models::head::{Head, HeadKind, HeadSpec};
-use crate::models::layers::{
-    avg_pool_flat, batch_norm, global_avg_pool, ConvSpec, LinearInit, KAIMING_FAN_OUT,
-};
+use crate::models::layers::{avg_pool_flat, batch_norm, global_avg_pool, ConvSpec, LinearInit, KAIMING_FAN_OUT};
 use crate::models::{Model, ModelOutput};
 
 /// `block<k>.layer.<i>`: BN-ReLU-conv3x3-BN-ReLU-conv3x3 with an identity or 1x1 shortcut.
@@ -30,7 +28,9 @@ impl WideBlock {
             bn2: batch_norm(p / "bn2", cout),
             conv2: k3.build(p / "conv2", cout, cout),
             shortcut: (cin != cout).then(|| {
-                ConvSpec::k1(KAIMING_FAN_OUT).stride(stride).build(p / "convShortcut", cin, cout)
+                ConvSpec::k1(KAIMING_FAN_OUT)
+                    .stride(stride)
+                    .build(p / "convShortcut", cin, cout)
             }),
         }
     }
@@ -68,8 +68,11 @@ impl WideResNet {
                 let stride = if g == 0 { 1 } else { 2 };
                 (0..n)
                     .map(|i| {
-                        let (cin, s) =
-                            if i == 0 { (channels[g], stride) } else { (channels[g + 1], 1) };
+                        let (cin, s) = if i == 0 {
+                            (channels[g], stride)
+                        } else {
+                            (channels[g + 1], 1)
+                        };
                         WideBlock::new(&(&path / i), cin, channels[g + 1], s)
                     })
                     .collect()
@@ -83,7 +86,12 @@ impl WideResNet {
             cam_init: KAIMING_FAN_OUT,
         };
         let head = Head::new(vs, spec, channels[3], classes);
-        WideResNet { conv1, groups, bn1, head }
+        WideResNet {
+            conv1,
+            groups,
+            bn1,
+            head,
+        }
     }
 
     fn run_group(&self, g: usize, xs: &Tensor, train: bool) -> Tensor {

@@ -69,9 +69,7 @@ impl MobileNetV1 {
         let blocks = BLOCKS
             .iter()
             .enumerate()
-            .map(|(i, &(cin, cout, stride))| {
-                SeparableBlock::new(&(&model / (i + 1)), cin, cout, stride)
-            })
+            .map(|(i, &(cin, cout, stride))| SeparableBlock::new(&(&model / (i + 1)), cin, cout, stride))
             .collect();
         let spec = HeadSpec {
             kind: head,
@@ -86,7 +84,8 @@ impl MobileNetV1 {
 
 /// The reference's `AvgPool2d(7)` + flatten (global for 224x224 inputs).
 fn pool(xs: &Tensor) -> Tensor {
-    xs.avg_pool2d([7, 7], [7, 7], [0, 0], false, true, None::<i64>).flatten(1, -1)
+    xs.avg_pool2d([7, 7], [7, 7], [0, 0], false, true, None::<i64>)
+        .flatten(1, -1)
 }
 
 impl Model for MobileNetV1 {
@@ -107,6 +106,11 @@ impl Model for MobileNetV1 {
         if let Some(cam) = head.cam {
             feats = vec![cam];
         }
-        ModelOutput { logits: head.logits, feats, preact_feats, pooled: head.pooled }
+        ModelOutput {
+            logits: head.logits,
+            feats,
+            preact_feats,
+            pooled: head.pooled,
+        }
     }
 }

@@ -20,13 +20,7 @@ pub struct ImagenetResNet {
 }
 
 impl ImagenetResNet {
-    pub fn new(
-        vs: &nn::Path,
-        kind: BlockKind,
-        blocks: [usize; 4],
-        classes: i64,
-        head: HeadKind,
-    ) -> Self {
+    pub fn new(vs: &nn::Path, kind: BlockKind, blocks: [usize; 4], classes: i64, head: HeadKind) -> Self {
         let stem_conv = ConvSpec::new(7, KAIMING_FAN_OUT).stride(2).padding(3);
         let stem = ConvBn::new(vs / "conv1", vs / "bn1", stem_conv, 3, 64);
         let mut in_planes = 64;
@@ -50,7 +44,8 @@ impl ImagenetResNet {
 
 /// The reference's `AvgPool2d(7, stride=1)` + flatten (global for 224x224 inputs).
 fn pool(xs: &Tensor) -> Tensor {
-    xs.avg_pool2d([7, 7], [1, 1], [0, 0], false, true, None::<i64>).flatten(1, -1)
+    xs.avg_pool2d([7, 7], [1, 1], [0, 0], false, true, None::<i64>)
+        .flatten(1, -1)
 }
 
 impl Model for ImagenetResNet {
@@ -68,10 +63,17 @@ impl Model for ImagenetResNet {
         let head = self.head.forward(&last, pool);
         match head.cam {
             None => {
-                let mut feats: Vec<Tensor> =
-                    preact_feats[..preact_feats.len() - 1].iter().map(Tensor::relu).collect();
+                let mut feats: Vec<Tensor> = preact_feats[..preact_feats.len() - 1]
+                    .iter()
+                    .map(Tensor::relu)
+                    .collect();
                 feats.push(last);
-                ModelOutput { logits: head.logits, feats, preact_feats, pooled: head.pooled }
+                ModelOutput {
+                    logits: head.logits,
+                    feats,
+                    preact_feats,
+                    pooled: head.pooled,
+                }
             }
             // The reference's CAM variant returns the CAM as its only feature.
             Some(cam) => ModelOutput {
