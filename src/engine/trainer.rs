@@ -361,7 +361,7 @@ impl Trainer {
         extra.insert("seed".to_string(), self.seed.to_string());
         extra.insert("steps".to_string(), self.steps.to_string());
         let state = TrainingState {
-            meta: clone_meta(&meta),
+            meta: meta.clone(),
             student,
             momentum: self.optimizer.state(),
             extra,
@@ -386,15 +386,6 @@ impl Trainer {
 fn short_float(x: f64) -> String {
     let s = format!("{x:.10}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-fn clone_meta(m: &CheckpointMeta) -> CheckpointMeta {
-    CheckpointMeta {
-        epoch: m.epoch,
-        best_acc: m.best_acc,
-        model: m.model.clone(),
-        config_hash: m.config_hash.clone(),
-    }
 }
 
 fn progress_bar(len: u64, epoch: i64, epochs: i64) -> ProgressBar {
