@@ -169,3 +169,33 @@ pub fn avg_pool_flat(xs: &Tensor, kernel: i64) -> Tensor {
     xs.avg_pool2d([kernel, kernel], [kernel, kernel], [0, 0], false, true, None::<i64>)
         .flatten(1, -1)
 }
+
+/// The body of a staged network and the reference's feature lists: `feats` holds the stem output
+/// `f0` and each stage's output, `preact_feats` holds `f0` and each stage's pre-activation.
+pub struct StageFeatures {
+    pub out: Tensor,
+    pub feats: Vec<Tensor>,
+    pub preact_feats: Vec<Tensor>,
+}
+
+/// Run `stages` on the stem output; `forward` returns a stage's (output, pre-activation).
+pub fn run_stages<S>(
+    f0: Tensor,
+    stages: &[S],
+    mut forward: impl FnMut(&S, &Tensor) -> (Tensor, Tensor),
+) -> StageFeatures {
+    let mut feats = vec![f0.shallow_clone()];
+    let mut preact_feats = vec![f0.shallow_clone()];
+    let mut out = f0;
+    for stage in stages {
+        let (o, pre) = forward(stage, &out);
+        feats.push(o.shallow_clone());
+        preact_feats.push(pre);
+        out = o;
+    }
+    StageFeatures {
+        out,
+        feats,
+        preact_feats,
+    }
+}

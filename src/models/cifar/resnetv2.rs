@@ -5,7 +5,9 @@
 use tch::{nn, Tensor};
 
 use crate::models::head::{Head, HeadKind, HeadSpec};
-use crate::models::layers::{global_avg_pool, ConvBn, ConvSpec, LinearInit, KAIMING_FAN_OUT};
+use crate::models::layers::{
+    global_avg_pool, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, KAIMING_FAN_OUT,
+};
 use crate::models::residual::{BlockKind, Stage};
 use crate::models::{Model, ModelOutput};
 
@@ -42,15 +44,11 @@ impl CifarResNetV2 {
 impl Model for CifarResNetV2 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
         let f0 = self.stem.forward_relu_t(xs, train);
-        let mut feats = vec![f0.shallow_clone()];
-        let mut preact_feats = vec![f0.shallow_clone()];
-        let mut out = f0;
-        for stage in &self.stages {
-            let (o, pre) = stage.forward_post_relu(&out, train);
-            feats.push(o.shallow_clone());
-            preact_feats.push(pre);
-            out = o;
-        }
+        let StageFeatures {
+            out,
+            mut feats,
+            preact_feats,
+        } = run_stages(f0, &self.stages, |stage, out| stage.forward_post_relu(out, train));
         let head = self.head.forward(&out, global_avg_pool);
         // The CAM replaces the last stage's output in the feature list.
         if let (Some(cam), Some(last)) = (head.cam, feats.last_mut()) {

@@ -4,7 +4,7 @@
 use tch::{nn, Tensor};
 
 use crate::models::head::{Head, HeadKind, HeadSpec};
-use crate::models::layers::{avg_pool_flat, ConvBn, ConvSpec, LinearInit, TORCH_DEFAULT};
+use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, TORCH_DEFAULT};
 use crate::models::shuffle::channel_shuffle;
 use crate::models::{Model, ModelOutput};
 
@@ -105,18 +105,19 @@ impl ShuffleNetV1 {
 impl Model for ShuffleNetV1 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
         let f0 = self.stem.forward_relu_t(xs, train);
-        let mut feats = vec![f0.shallow_clone()];
-        let mut preact_feats = vec![f0.shallow_clone()];
-        let mut out = f0;
-        for stage in &self.stages {
-            let mut preact = out.shallow_clone();
+        let StageFeatures {
+            out,
+            mut feats,
+            preact_feats,
+        } = run_stages(f0, &self.stages, |stage, input| {
+            let mut out = input.shallow_clone();
+            let mut preact = input.shallow_clone();
             for block in stage {
                 preact = block.forward_preact(&out, train);
                 out = preact.relu();
             }
-            feats.push(out.shallow_clone());
-            preact_feats.push(preact);
-        }
+            (out, preact)
+        });
         let head = self.head.forward(&out, |t| avg_pool_flat(t, 4));
         // The CAM replaces the last stage's output in the feature list.
         if let (Some(cam), Some(last)) = (head.cam, feats.last_mut()) {

@@ -5,7 +5,7 @@
 use tch::{nn, Tensor};
 
 use crate::models::head::{Head, HeadKind, HeadSpec};
-use crate::models::layers::{avg_pool_flat, ConvBn, ConvSpec, LinearInit, TORCH_DEFAULT};
+use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, TORCH_DEFAULT};
 use crate::models::shuffle::channel_shuffle;
 use crate::models::{Model, ModelOutput};
 
@@ -165,15 +165,11 @@ impl ShuffleNetV2 {
 impl Model for ShuffleNetV2 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
         let f0 = self.stem.forward_relu_t(xs, train);
-        let mut feats = vec![f0.shallow_clone()];
-        let mut preact_feats = vec![f0.shallow_clone()];
-        let mut out = f0;
-        for stage in &self.stages {
-            let (o, pre) = stage.forward_t(&out, train);
-            feats.push(o.shallow_clone());
-            preact_feats.push(pre);
-            out = o;
-        }
+        let StageFeatures {
+            out,
+            mut feats,
+            preact_feats,
+        } = run_stages(f0, &self.stages, |stage, out| stage.forward_t(out, train));
         let out = self.conv2.forward_relu_t(&out, train);
         let head = self.head.forward(&out, |t| avg_pool_flat(t, 4));
         // The CAM is appended after the four stage features.
