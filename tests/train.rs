@@ -295,6 +295,9 @@ fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
     let latest = dir.path().join("out/test/nan/latest.safetensors");
     let before = std::fs::read(&latest).unwrap();
     std::fs::write(&cfg, base.replace("LR: 0.05", "LR: 1.0e12")).unwrap();
+    // A temporary file left by a killed writer (no such process) is cleaned up on the next start.
+    let stale = dir.path().join("out/test/nan/.catkd-tmp-4000000000-latest.safetensors");
+    std::fs::write(&stale, b"partial").unwrap();
     let out = run(true);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -305,6 +308,7 @@ fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
     );
     assert!(line.contains("latest.safetensors) is kept"), "{line}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stale.exists(), "the stale temporary file is removed");
     // The checkpoint of epoch 1 is untouched and still loads.
     assert_eq!(std::fs::read(&latest).unwrap(), before);
     let state = catkd::checkpoint::load_training_state(&latest).unwrap();

@@ -66,3 +66,30 @@ fn sync_dir(dir: &Path) {
         let _ = d.sync_all();
     }
 }
+
+/// Remove temporary files left in `dir` by writers that were killed: ours, named
+/// `.catkd-tmp-<pid>-<name>`, whose process no longer runs (checked through /proc, so on systems
+/// without it nothing is removed). Returns how many were removed.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    if !Path::new("/proc/self").exists() {
+        return 0;
+    }
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}

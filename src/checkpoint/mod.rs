@@ -17,7 +17,7 @@ pub mod pth;
 mod safetensors_file;
 pub mod teachers;
 
-pub use atomic::{atomic_write, atomic_write_with, TEMP_PREFIX};
+pub use atomic::{atomic_write, atomic_write_with, remove_stale_temp_files, TEMP_PREFIX};
 pub use import::{import_into, import_into_ignoring, load_model_weights, load_weights_as, plain_to_cam};
 
 /// The layout a checkpoint file was read from.

@@ -32,6 +32,13 @@ pub fn run(loaded: LoadedConfig, resume: bool) -> Result<()> {
     let out_dir = loaded.output_dir();
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
+    let stale = checkpoint::remove_stale_temp_files(&out_dir);
+    if stale > 0 {
+        tracing::info!(
+            "removed {stale} temporary file(s) left in {} by an interrupted run",
+            out_dir.display()
+        );
+    }
     let device = crate::device::select(cfg.device);
     if cfg.LOG.WANDB {
         tracing::info!("LOG.WANDB is set, but catkd has no wandb: metrics go to worklog.txt and metrics.jsonl");
