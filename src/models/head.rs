@@ -7,6 +7,7 @@ use tch::nn::{self, Init, Module};
 use tch::Tensor;
 
 use super::layers::{self, ConvSpec, LinearInit};
+use super::ModelOutput;
 
 /// Which head a model is built with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,45 @@ impl Head {
                     cam: Some(cam),
                 }
             }
+        }
+    }
+}
+
+/// Where a family's reference puts the CAM in its feature list.
+#[derive(Debug, Clone, Copy)]
+pub enum CamPlacement {
+    /// The CAM replaces the last stage's output (CIFAR ResNets, ShuffleV1).
+    ReplaceLast,
+    /// The CAM follows the other features (ShuffleV2, VGG, CIFAR MobileNetV2).
+    Append,
+    /// The CAM is the only feature (ImageNet MobileNetV1).
+    Only,
+}
+
+impl HeadOutput {
+    /// The model's output: `feats` with the CAM (CAM heads only) placed as the family's
+    /// reference does, and the head's logits and pooled tensor.
+    pub fn into_model_output(
+        self,
+        mut feats: Vec<Tensor>,
+        preact_feats: Vec<Tensor>,
+        place: CamPlacement,
+    ) -> ModelOutput {
+        if let Some(cam) = self.cam {
+            match place {
+                CamPlacement::ReplaceLast => match feats.last_mut() {
+                    Some(last) => *last = cam,
+                    None => feats.push(cam),
+                },
+                CamPlacement::Append => feats.push(cam),
+                CamPlacement::Only => feats = vec![cam],
+            }
+        }
+        ModelOutput {
+            logits: self.logits,
+            feats,
+            preact_feats,
+            pooled: self.pooled,
         }
     }
 }

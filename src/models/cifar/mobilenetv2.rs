@@ -8,7 +8,7 @@
 
 use tch::{nn, Tensor};
 
-use crate::models::head::{Head, HeadKind, HeadSpec};
+use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
 use crate::models::layers::{ConvBn, ConvSpec, LinearInit, KAIMING_FAN_OUT};
 use crate::models::{Model, ModelOutput};
 
@@ -137,13 +137,7 @@ impl Model for CifarMobileNetV2 {
         }
         let out = self.conv2.forward_relu_t(&out, train);
         let head = self.head.forward(&out, pool);
-        // The CAM is appended after the five features; the reference returns no pre-activations.
-        feats.extend(head.cam);
-        ModelOutput {
-            logits: head.logits,
-            feats,
-            preact_feats: Vec::new(),
-            pooled: head.pooled,
-        }
+        // The CAM follows the five features; the reference returns no pre-activations.
+        head.into_model_output(feats, Vec::new(), CamPlacement::Append)
     }
 }

@@ -3,7 +3,7 @@
 
 use tch::{nn, Tensor};
 
-use crate::models::head::{Head, HeadKind, HeadSpec};
+use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
 use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, KAIMING_FAN_OUT};
 use crate::models::residual::{BlockKind, Stage};
 use crate::models::{Model, ModelOutput};
@@ -56,19 +56,10 @@ impl Model for CifarResNet {
         let f0 = self.stem.forward_relu_t(xs, train);
         let StageFeatures {
             out,
-            mut feats,
+            feats,
             preact_feats,
         } = run_stages(f0, &self.stages, |stage, out| stage.forward_post_relu(out, train));
         let head = self.head.forward(&out, |t| avg_pool_flat(t, 8));
-        // The CAM replaces the last stage's output in the feature list.
-        if let (Some(cam), Some(last)) = (head.cam, feats.last_mut()) {
-            *last = cam;
-        }
-        ModelOutput {
-            logits: head.logits,
-            feats,
-            preact_feats,
-            pooled: head.pooled,
-        }
+        head.into_model_output(feats, preact_feats, CamPlacement::ReplaceLast)
     }
 }

@@ -4,7 +4,7 @@
 
 use tch::{nn, Tensor};
 
-use crate::models::head::{Head, HeadKind, HeadSpec};
+use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
 use crate::models::layers::{
     global_avg_pool, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, KAIMING_FAN_OUT,
 };
@@ -46,19 +46,10 @@ impl Model for CifarResNetV2 {
         let f0 = self.stem.forward_relu_t(xs, train);
         let StageFeatures {
             out,
-            mut feats,
+            feats,
             preact_feats,
         } = run_stages(f0, &self.stages, |stage, out| stage.forward_post_relu(out, train));
         let head = self.head.forward(&out, global_avg_pool);
-        // The CAM replaces the last stage's output in the feature list.
-        if let (Some(cam), Some(last)) = (head.cam, feats.last_mut()) {
-            *last = cam;
-        }
-        ModelOutput {
-            logits: head.logits,
-            feats,
-            preact_feats,
-            pooled: head.pooled,
-        }
+        head.into_model_output(feats, preact_feats, CamPlacement::ReplaceLast)
     }
 }

@@ -3,7 +3,7 @@
 
 use tch::{nn, Tensor};
 
-use crate::models::head::{Head, HeadKind, HeadSpec};
+use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
 use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, TORCH_DEFAULT};
 use crate::models::shuffle::channel_shuffle;
 use crate::models::{Model, ModelOutput};
@@ -107,7 +107,7 @@ impl Model for ShuffleNetV1 {
         let f0 = self.stem.forward_relu_t(xs, train);
         let StageFeatures {
             out,
-            mut feats,
+            feats,
             preact_feats,
         } = run_stages(f0, &self.stages, |stage, input| {
             let mut out = input.shallow_clone();
@@ -119,15 +119,6 @@ impl Model for ShuffleNetV1 {
             (out, preact)
         });
         let head = self.head.forward(&out, |t| avg_pool_flat(t, 4));
-        // The CAM replaces the last stage's output in the feature list.
-        if let (Some(cam), Some(last)) = (head.cam, feats.last_mut()) {
-            *last = cam;
-        }
-        ModelOutput {
-            logits: head.logits,
-            feats,
-            preact_feats,
-            pooled: head.pooled,
-        }
+        head.into_model_output(feats, preact_feats, CamPlacement::ReplaceLast)
     }
 }

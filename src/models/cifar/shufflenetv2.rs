@@ -4,7 +4,7 @@
 
 use tch::{nn, Tensor};
 
-use crate::models::head::{Head, HeadKind, HeadSpec};
+use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
 use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, TORCH_DEFAULT};
 use crate::models::shuffle::channel_shuffle;
 use crate::models::{Model, ModelOutput};
@@ -167,18 +167,12 @@ impl Model for ShuffleNetV2 {
         let f0 = self.stem.forward_relu_t(xs, train);
         let StageFeatures {
             out,
-            mut feats,
+            feats,
             preact_feats,
         } = run_stages(f0, &self.stages, |stage, out| stage.forward_t(out, train));
         let out = self.conv2.forward_relu_t(&out, train);
         let head = self.head.forward(&out, |t| avg_pool_flat(t, 4));
-        // The CAM is appended after the four stage features.
-        feats.extend(head.cam);
-        ModelOutput {
-            logits: head.logits,
-            feats,
-            preact_feats,
-            pooled: head.pooled,
-        }
+        // The CAM follows the four stage features.
+        head.into_model_output(feats, preact_feats, CamPlacement::Append)
     }
 }

@@ -4,7 +4,7 @@
 
 use tch::{nn, Tensor};
 
-use crate::models::head::{Head, HeadKind, HeadSpec};
+use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
 use crate::models::layers::{global_avg_pool, ConvBn, ConvSpec, LinearInit, KAIMING_FAN_OUT, TORCH_DEFAULT};
 use crate::models::{Model, ModelOutput};
 
@@ -102,13 +102,7 @@ impl Model for Vgg {
             feats.push(out.shallow_clone());
         }
         let head = self.head.forward(&out, global_avg_pool);
-        // The CAM is appended after the five block features.
-        feats.extend(head.cam);
-        ModelOutput {
-            logits: head.logits,
-            feats,
-            preact_feats,
-            pooled: head.pooled,
-        }
+        // The CAM follows the five block features.
+        head.into_model_output(feats, preact_feats, CamPlacement::Append)
     }
 }

@@ -8,7 +8,7 @@
 
 use tch::{nn, Tensor};
 
-use crate::models::head::{Head, HeadKind, HeadSpec};
+use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
 use crate::models::layers::{ConvBn, ConvSpec, LinearInit, TORCH_DEFAULT};
 use crate::models::{Model, ModelOutput};
 
@@ -103,14 +103,6 @@ impl Model for MobileNetV1 {
         }
         let head = self.head.forward(&out, pool);
         // The reference's CAM variant returns the CAM as its only feature.
-        if let Some(cam) = head.cam {
-            feats = vec![cam];
-        }
-        ModelOutput {
-            logits: head.logits,
-            feats,
-            preact_feats,
-            pooled: head.pooled,
-        }
+        head.into_model_output(feats, preact_feats, CamPlacement::Only)
     }
 }
