@@ -24,14 +24,8 @@ fn fixture() -> &'static Fixture {
         let data = root.join("data");
         catkd::data::synthetic::write_synthetic(&data, 2000, 300, SynthFormat::Python, 3).unwrap();
         let cfg = write_cfg(&root, "vanilla", &data);
-        let text = std::fs::read_to_string(&cfg).unwrap();
-        std::fs::write(&cfg, text + "DISTILLER:\n  TYPE: \"NONE\"\n  STUDENT: \"resnet20\"\n").unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_train"))
-            .arg("--cfg")
-            .arg(&cfg)
-            .output()
-            .unwrap();
-        assert_success(&out);
+        append_yaml(&cfg, "DISTILLER:\n  TYPE: \"NONE\"\n  STUDENT: \"resnet20\"\n");
+        assert_success(&train_cfg(&cfg, false, &[]));
         let teacher = root.join("out/test/vanilla/student_best.safetensors");
         assert!(teacher.exists());
         Fixture {
@@ -56,14 +50,23 @@ fn write_cfg(dir: &Path, name: &str, data: &Path) -> PathBuf {
     p
 }
 
+fn append_yaml(cfg: &Path, extra: &str) {
+    let text = std::fs::read_to_string(cfg).unwrap() + extra;
+    std::fs::write(cfg, text).unwrap();
+}
+
+/// Run `train --cfg FILE [--resume] [KEY VALUE]...`.
+fn train_cfg(cfg: &Path, resume: bool, opts: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_train"));
+    c.arg("--cfg").arg(cfg);
+    if resume {
+        c.arg("--resume");
+    }
+    c.args(opts).output().unwrap()
+}
+
 fn train(dir: &Path, data: &Path, name: &str, opts: &[&str]) -> Output {
-    let cfg = write_cfg(dir, name, data);
-    Command::new(env!("CARGO_BIN_EXE_train"))
-        .arg("--cfg")
-        .arg(cfg)
-        .args(opts)
-        .output()
-        .unwrap()
+    train_cfg(&write_cfg(dir, name, data), false, opts)
 }
 
 fn assert_success(out: &Output) {
@@ -194,13 +197,8 @@ fn cat_kd_learns_from_a_converted_teacher() {
         "DISTILLER:\n  TYPE: \"CAT_KD\"\n  TEACHER: \"resnet20\"\n  STUDENT: \"resnet20\"\nCAT_KD:\n  LOSS:\n    CAT_loss_weight: 0.7\n  IF_NORMALIZE: False\n  teacher_dir: \"{}\"\nif_test: True\n",
         f.teacher.display()
     );
-    let text = std::fs::read_to_string(&cfg).unwrap() + &extra;
-    std::fs::write(&cfg, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_train"))
-        .arg("--cfg")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    append_yaml(&cfg, &extra);
+    let out = train_cfg(&cfg, false, &[]);
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("resnet20_test"), "the CAM variants are used:\n{stderr}");
@@ -248,13 +246,7 @@ fn resume_is_exact() {
     )
     .unwrap();
     let cfg = write_cfg(&resumed, "r", &f.data);
-    let out = Command::new(env!("CARGO_BIN_EXE_train"))
-        .arg("--cfg")
-        .arg(cfg)
-        .arg("--resume")
-        .args(opts)
-        .output()
-        .unwrap();
+    let out = train_cfg(&cfg, true, &opts);
     assert_success(&out);
     let a =
         catkd::checkpoint::read_checkpoint(&straight.join("out/test").join(name3).join("student_latest.safetensors"))
@@ -283,14 +275,7 @@ fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
     let cfg = write_cfg(dir.path(), "nan", &f.data);
     let base = std::fs::read_to_string(&cfg).unwrap() + "DISTILLER:\n  STUDENT: \"resnet8\"\n";
     std::fs::write(&cfg, base.replace("EPOCHS: 3", "EPOCHS: 1")).unwrap();
-    let run = |resume: bool| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_train"));
-        c.arg("--cfg").arg(&cfg);
-        if resume {
-            c.arg("--resume");
-        }
-        c.output().unwrap()
-    };
+    let run = |resume: bool| train_cfg(&cfg, resume, &[]);
     assert_success(&run(false));
     let latest = dir.path().join("out/test/nan/latest.safetensors");
     let before = std::fs::read(&latest).unwrap();

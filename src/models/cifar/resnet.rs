@@ -4,7 +4,7 @@
 use tch::{nn, Tensor};
 
 use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
-use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, KAIMING_FAN_OUT};
+use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, KAIMING_FAN_OUT};
 use crate::models::residual::{BlockKind, Stage};
 use crate::models::{Model, ModelOutput};
 
@@ -54,12 +54,8 @@ impl CifarResNet {
 impl Model for CifarResNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
         let f0 = self.stem.forward_relu_t(xs, train);
-        let StageFeatures {
-            out,
-            feats,
-            preact_feats,
-        } = run_stages(f0, &self.stages, |stage, out| stage.forward_post_relu(out, train));
-        let head = self.head.forward(&out, |t| avg_pool_flat(t, 8));
-        head.into_model_output(feats, preact_feats, CamPlacement::ReplaceLast)
+        let body = run_stages(f0, &self.stages, |stage, out| stage.forward_post_relu(out, train));
+        let head = self.head.forward(&body.out, |t| avg_pool_flat(t, 8));
+        head.into_model_output(body.feats, body.preact_feats, CamPlacement::ReplaceLast)
     }
 }

@@ -4,7 +4,7 @@
 use tch::{nn, Tensor};
 
 use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
-use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, TORCH_DEFAULT};
+use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, TORCH_DEFAULT};
 use crate::models::shuffle::channel_shuffle;
 use crate::models::{Model, ModelOutput};
 
@@ -105,11 +105,7 @@ impl ShuffleNetV1 {
 impl Model for ShuffleNetV1 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
         let f0 = self.stem.forward_relu_t(xs, train);
-        let StageFeatures {
-            out,
-            feats,
-            preact_feats,
-        } = run_stages(f0, &self.stages, |stage, input| {
+        let body = run_stages(f0, &self.stages, |stage, input| {
             let mut out = input.shallow_clone();
             let mut preact = input.shallow_clone();
             for block in stage {
@@ -118,7 +114,7 @@ impl Model for ShuffleNetV1 {
             }
             (out, preact)
         });
-        let head = self.head.forward(&out, |t| avg_pool_flat(t, 4));
-        head.into_model_output(feats, preact_feats, CamPlacement::ReplaceLast)
+        let head = self.head.forward(&body.out, |t| avg_pool_flat(t, 4));
+        head.into_model_output(body.feats, body.preact_feats, CamPlacement::ReplaceLast)
     }
 }

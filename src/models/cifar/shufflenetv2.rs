@@ -5,7 +5,7 @@
 use tch::{nn, Tensor};
 
 use crate::models::head::{CamPlacement, Head, HeadKind, HeadSpec};
-use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, StageFeatures, TORCH_DEFAULT};
+use crate::models::layers::{avg_pool_flat, run_stages, ConvBn, ConvSpec, LinearInit, TORCH_DEFAULT};
 use crate::models::shuffle::channel_shuffle;
 use crate::models::{Model, ModelOutput};
 
@@ -165,14 +165,10 @@ impl ShuffleNetV2 {
 impl Model for ShuffleNetV2 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> ModelOutput {
         let f0 = self.stem.forward_relu_t(xs, train);
-        let StageFeatures {
-            out,
-            feats,
-            preact_feats,
-        } = run_stages(f0, &self.stages, |stage, out| stage.forward_t(out, train));
-        let out = self.conv2.forward_relu_t(&out, train);
+        let body = run_stages(f0, &self.stages, |stage, out| stage.forward_t(out, train));
+        let out = self.conv2.forward_relu_t(&body.out, train);
         let head = self.head.forward(&out, |t| avg_pool_flat(t, 4));
         // The CAM follows the four stage features.
-        head.into_model_output(feats, preact_feats, CamPlacement::Append)
+        head.into_model_output(body.feats, body.preact_feats, CamPlacement::Append)
     }
 }
