@@ -263,7 +263,8 @@ impl Trainer {
         let started = Instant::now();
         let bar = progress_bar(self.train_loader.num_batches() as u64, epoch, self.cfg.SOLVER.EPOCHS);
         let (mut loss_avg, mut top1) = (Average::default(), Average::default());
-        let mut parts: BTreeMap<String, Average> = BTreeMap::new();
+        // Per-term sums stay on the device and are read once per epoch (no sync per step).
+        let mut parts: BTreeMap<&'static str, Tensor> = BTreeMap::new();
         let mut images = 0usize;
         for (iteration, batch) in self.train_loader.epoch(epoch_seed(self.seed, epoch)).enumerate() {
             let batch = batch?;
@@ -299,10 +300,15 @@ impl Trainer {
             let (c1, _) = tch::no_grad(|| correct_top1_top5(&logits.detach(), &batch.labels));
             top1.update(100.0 * c1 as f64 / n as f64, n);
             for (name, l) in &losses {
-                parts
-                    .entry(name.to_string())
-                    .or_default()
-                    .update(l.double_value(&[]), n);
+                let weighted = l.detach() * n as f64;
+                match parts.get_mut(name) {
+                    Some(sum) => {
+                        let _ = sum.g_add_(&weighted);
+                    }
+                    None => {
+                        parts.insert(name, weighted);
+                    }
+                }
             }
             let secs = started.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!(
@@ -326,7 +332,10 @@ impl Trainer {
             test_loss: test.loss,
             seconds: started.elapsed().as_secs_f64(),
             images_per_second: images as f64 / train_secs.max(1e-9),
-            losses: parts.iter().map(|(k, v)| (k.clone(), v.avg())).collect(),
+            losses: parts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.double_value(&[]) / images.max(1) as f64))
+                .collect(),
         };
         if record.test_acc > self.best_acc {
             self.best_acc = record.test_acc;
